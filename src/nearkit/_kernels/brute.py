@@ -1,0 +1,144 @@
+"""Exact brute-force k-nearest neighbours, tiled and fused with top-k selection.
+
+The training matrix is stored transposed, ``XT`` of shape (d, n), so that the innermost loop
+runs over consecutive training points: one query against a tile of training points is a
+SIMD-friendly sweep ``acc[t] += (q_j - XT[j, t])**2`` per feature.  Tiles are sized to stay
+in the L2 cache while a block of queries sweeps them, and each tile's surrogate distances are
+filtered at once against the query's current k-th best (early rejection), so the full
+(m, n) distance matrix is never materialised: memory is O(tile + k) per thread.
+
+Exactness: each surrogate is accumulated feature by feature in float64 in stored order (the
+definition of :mod:`nearkit._kernels.distances`), and neighbours are kept by the key
+(true distance, training index).
+"""
+
+import numba
+import numpy as np
+
+from nearkit._kernels.distances import CHEBYSHEV, EUCLIDEAN, MANHATTAN, rdist_to_dist
+from nearkit._kernels.select import heap_init, heap_push, heap_sort_row
+
+
+@numba.njit(inline="always", cache=True)
+def _tile_rdist(XT, q, t0, tl, metric, p, acc):
+    """acc[:tl] = surrogate distances from query ``q`` to training points t0 .. t0+tl-1."""
+    d = XT.shape[0]
+    for t in range(tl):
+        acc[t] = 0.0
+    # one specialised loop per metric so that each vectorises
+    if metric == EUCLIDEAN:
+        for j in range(d):
+            qj = q[j]
+            row = XT[j]
+            for t in range(tl):
+                diff = qj - row[t0 + t]
+                acc[t] = acc[t] + diff * diff
+    elif metric == MANHATTAN:
+        for j in range(d):
+            qj = q[j]
+            row = XT[j]
+            for t in range(tl):
+                acc[t] = acc[t] + abs(qj - row[t0 + t])
+    elif metric == CHEBYSHEV:
+        for j in range(d):
+            qj = q[j]
+            row = XT[j]
+            for t in range(tl):
+                a = abs(qj - row[t0 + t])
+                acc[t] = a if a > acc[t] else acc[t]
+    else:
+        for j in range(d):
+            qj = q[j]
+            row = XT[j]
+            for t in range(tl):
+                acc[t] = acc[t] + abs(qj - row[t0 + t]) ** p
+
+
+@numba.njit(inline="always", cache=True)
+def _scan_tile(acc, t0, tl, metric, p, skip, hd, hr, hi, row):
+    """Offer a tile's surrogates to heap ``row``; points are visited in index order."""
+    top_r = hr[row, 0]
+    for t in range(tl):
+        r = acc[t]
+        # Visiting in increasing index order: r > top_r means a larger distance or an equal
+        # one with a larger index, so it cannot enter.
+        if r > top_r or t0 + t == skip:
+            continue
+        heap_push(hd, hr, hi, row, rdist_to_dist(r, metric, p), r, t0 + t)
+        top_r = hr[row, 0]
+
+
+@numba.njit(parallel=True, cache=True)
+def brute_knn(XT, Q, k, metric, p, exclude_self, tile, query_block, out_dist, out_ind):
+    """k nearest training points of every query, parallel over blocks of queries.
+
+    Parameters
+    ----------
+    XT : float64 array of shape (d, n)
+        Training points, transposed.
+    Q : float64 array of shape (m, d)
+        Queries.
+    k, metric : int
+        Number of neighbours (1 <= k <= n, k < n with ``exclude_self``) and metric code.
+    p : float
+        Minkowski exponent (used by metric code 3 only).
+    exclude_self : bool
+        Queries are the training points themselves; row i never counts itself.
+    tile, query_block : int
+        Training points per tile; queries per parallel work item.
+    out_dist, out_ind : arrays of shape (m, k)
+        Receive true distances and training indices, sorted by (distance, index).
+    """
+    n = XT.shape[1]
+    m = Q.shape[0]
+    n_blocks = (m + query_block - 1) // query_block
+    for b in numba.prange(n_blocks):
+        q0 = b * query_block
+        q1 = min(m, q0 + query_block)
+        nb = q1 - q0
+        hd = out_dist[q0:q1]
+        hi = out_ind[q0:q1]
+        hr = np.empty((nb, k))
+        heap_init(hd, hr, hi)
+        acc = np.empty(tile)
+        for t0 in range(0, n, tile):
+            tl = min(tile, n - t0)
+            for row in range(nb):
+                _tile_rdist(XT, Q[q0 + row], t0, tl, metric, p, acc)
+                skip = q0 + row if exclude_self else -1
+                _scan_tile(acc, t0, tl, metric, p, skip, hd, hr, hi, row)
+        for row in range(nb):
+            heap_sort_row(hd, hr, hi, row)
+
+
+@numba.njit(parallel=True, cache=True)
+def brute_knn_split(XT, Q, k, metric, p, exclude_self, tile, n_chunks, out_dist, out_ind):
+    """Same result as :func:`brute_knn`, parallel over chunks of the training set.
+
+    For few queries against many training points: each chunk keeps its own heaps, which
+    are merged by the full (distance, index) key at the end.
+    """
+    n = XT.shape[1]
+    m = Q.shape[0]
+    chunk = (n + n_chunks - 1) // n_chunks
+    cd = np.empty((n_chunks, m, k))
+    cr = np.empty((n_chunks, m, k))
+    ci = np.empty((n_chunks, m, k), dtype=np.int64)
+    for c in numba.prange(n_chunks):
+        heap_init(cd[c], cr[c], ci[c])
+        acc = np.empty(tile)
+        c0 = c * chunk
+        c1 = min(n, c0 + chunk)
+        for t0 in range(c0, c1, tile):
+            tl = min(tile, c1 - t0)
+            for row in range(m):
+                _tile_rdist(XT, Q[row], t0, tl, metric, p, acc)
+                skip = row if exclude_self else -1
+                _scan_tile(acc, t0, tl, metric, p, skip, cd[c], cr[c], ci[c], row)
+    hr = np.empty((m, k))
+    heap_init(out_dist, hr, out_ind)
+    for row in range(m):
+        for c in range(n_chunks):
+            for j in range(k):
+                heap_push(out_dist, hr, out_ind, row, cd[c, row, j], cr[c, row, j], ci[c, row, j])
+        heap_sort_row(out_dist, hr, out_ind, row)

@@ -1,0 +1,85 @@
+"""Bounded max-heaps of neighbours keyed by (distance, index), one row per query.
+
+Row ``r`` of the arrays ``dist``, ``rdist``, ``ind`` holds the current k best neighbours of
+one query as a max-heap whose root (column 0) is the worst of them under the key
+(true distance, training index).  Empty slots hold ``(inf, inf, INDEX_SENTINEL)`` so that
+any real point, even at infinite distance, beats them.
+"""
+
+import numba
+import numpy as np
+
+INDEX_SENTINEL = np.iinfo(np.int64).max
+
+
+@numba.njit(inline="always", cache=True)
+def key_less(d1, i1, d2, i2):
+    """True if (d1, i1) orders strictly before (d2, i2)."""
+    return d1 < d2 or (d1 == d2 and i1 < i2)
+
+
+@numba.njit(cache=True)
+def heap_init(dist, rdist, ind):
+    dist[:] = np.inf
+    rdist[:] = np.inf
+    ind[:] = INDEX_SENTINEL
+
+
+@numba.njit(inline="always", cache=True)
+def heap_replace_top(dist, rdist, ind, row, d, r, i):
+    """Replace the root of heap ``row`` by (d, r, i) and restore the max-heap property."""
+    k = dist.shape[1]
+    pos = 0
+    while True:
+        left = 2 * pos + 1
+        if left >= k:
+            break
+        right = left + 1
+        child = left
+        if right < k and key_less(dist[row, left], ind[row, left],
+                                  dist[row, right], ind[row, right]):
+            child = right
+        if key_less(d, i, dist[row, child], ind[row, child]):
+            dist[row, pos] = dist[row, child]
+            rdist[row, pos] = rdist[row, child]
+            ind[row, pos] = ind[row, child]
+            pos = child
+        else:
+            break
+    dist[row, pos] = d
+    rdist[row, pos] = r
+    ind[row, pos] = i
+
+
+@numba.njit(inline="always", cache=True)
+def heap_push(dist, rdist, ind, row, d, r, i):
+    """Offer (d, r, i) to heap ``row``; kept only if it beats the current worst."""
+    if key_less(d, i, dist[row, 0], ind[row, 0]):
+        heap_replace_top(dist, rdist, ind, row, d, r, i)
+
+
+@numba.njit(inline="always", cache=True)
+def heap_sort_row(dist, rdist, ind, row):
+    """Sort heap ``row`` in place into ascending (distance, index) order."""
+    k = dist.shape[1]
+    for end in range(k - 1, 0, -1):
+        d, r, i = dist[row, end], rdist[row, end], ind[row, end]
+        dist[row, end], rdist[row, end], ind[row, end] = dist[row, 0], rdist[row, 0], ind[row, 0]
+        # sift (d, r, i) down from the root within [0, end)
+        pos = 0
+        while True:
+            left = 2 * pos + 1
+            if left >= end:
+                break
+            right = left + 1
+            child = left
+            if right < end and key_less(dist[row, left], ind[row, left],
+                                        dist[row, right], ind[row, right]):
+                child = right
+            if key_less(d, i, dist[row, child], ind[row, child]):
+                dist[row, pos], rdist[row, pos], ind[row, pos] = (
+                    dist[row, child], rdist[row, child], ind[row, child])
+                pos = child
+            else:
+                break
+        dist[row, pos], rdist[row, pos], ind[row, pos] = d, r, i

@@ -1,0 +1,129 @@
+"""Search engines: exact k-nearest-neighbour indexes behind one interface.
+
+An engine is built from prepared training data (float64, C order, already mapped by the
+metric's :meth:`~nearkit.metrics.ResolvedMetric.prepare`) and answers
+``query(Q, k, exclude_self=False, n_threads=None) -> (distances, indices)`` with arrays of
+shape (n_queries, k), neighbours ordered by (true distance, training index).  Engines are
+found through :data:`ENGINES`; ``algorithm='auto'`` is resolved by :func:`choose_algorithm`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+
+import numba
+import numpy as np
+
+from nearkit._kernels.brute import brute_knn, brute_knn_split
+
+
+def available_threads():
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def resolve_n_jobs(n_jobs):
+    """Thread count for ``n_jobs`` (None or -1: all cores; -2: all but one; ...)."""
+    n_cores = min(available_threads(), numba.config.NUMBA_NUM_THREADS)
+    if n_jobs is None:
+        return n_cores
+    if n_jobs < 0:
+        return max(1, n_cores + 1 + n_jobs)
+    return min(n_jobs, n_cores)
+
+
+# numba's 'workqueue' threading layer aborts the process when two Python threads launch
+# parallel kernels at once; 'omp' and 'tbb' are safe.  The layer is only known after the
+# first parallel launch, so every launch holds this lock until then, and keeps holding it
+# for the lifetime of the process if the layer turns out to be workqueue.
+_launch_lock = threading.Lock()
+_layer_is_safe = False
+
+
+@contextmanager
+def kernel_threads(n_threads):
+    """Run parallel kernels on ``n_threads`` threads of the calling Python thread."""
+    global _layer_is_safe
+    previous = numba.get_num_threads()
+    numba.set_num_threads(n_threads)
+    try:
+        if _layer_is_safe:
+            yield
+        else:
+            with _launch_lock:
+                yield
+                _layer_is_safe = numba.threading_layer() in ("omp", "tbb")
+    finally:
+        numba.set_num_threads(previous)
+
+
+class BruteForceIndex:
+    """Exact brute force: cache-sized tiles of training points, fused with top-k selection.
+
+    Parameters
+    ----------
+    X : float64 ndarray of shape (n_samples, n_features)
+        Prepared training data.
+    metric_code : int
+        Kernel metric code.
+    p : float
+        Minkowski exponent.
+    """
+
+    name = "brute"
+
+    def __init__(self, X, metric_code, p):
+        self.n_samples, self.n_features = X.shape
+        self.metric_code = int(metric_code)
+        self.p = float(p)
+        self._XT = np.ascontiguousarray(X.T)
+        # a tile of the transposed training data (n_features x tile doubles) stays in L2
+        self.tile = int(min(4096, max(256, (32768 // max(1, self.n_features)) // 64 * 64)))
+
+    @property
+    def data(self):
+        """The prepared training points, shape (n_samples, n_features), C order."""
+        return np.ascontiguousarray(self._XT.T)
+
+    def query(self, Q, k, *, exclude_self=False, n_threads=None):
+        m = Q.shape[0]
+        n_threads = resolve_n_jobs(n_threads)
+        dist = np.empty((m, k))
+        ind = np.empty((m, k), dtype=np.int64)
+        if m == 0:
+            return dist, ind
+        with kernel_threads(n_threads):
+            if n_threads > 1 and m < 4 * n_threads and self.n_samples >= 4 * self.tile:
+                brute_knn_split(self._XT, Q, k, self.metric_code, self.p, exclude_self,
+                                self.tile, 4 * n_threads, dist, ind)
+            else:
+                block = int(min(64, max(1, -(-m // (4 * n_threads)))))
+                brute_knn(self._XT, Q, k, self.metric_code, self.p, exclude_self,
+                          self.tile, block, dist, ind)
+        return dist, ind
+
+
+#: engine name -> class; every class has the constructor (X, metric_code, p) and ``query``
+ENGINES = {
+    "brute": BruteForceIndex,
+}
+
+
+def choose_algorithm(algorithm, n_samples, n_features, metric):
+    """The engine name for ``algorithm`` ('auto' resolved) on data of this shape."""
+    if algorithm != "auto":
+        if algorithm not in ENGINES:
+            raise ValueError(f"Unknown algorithm {algorithm!r}; expected 'auto' or one of "
+                             f"{sorted(ENGINES)}.")
+        return algorithm
+    return "brute"
+
+
+def build_index(algorithm, X, metric):
+    """Build the engine named ``algorithm`` on prepared data ``X`` for a resolved metric."""
+    return ENGINES[algorithm](X, metric.code, metric.p)

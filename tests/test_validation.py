@@ -1,0 +1,119 @@
+"""Bad input gets a ValueError naming the problem, never a wrong answer or a kernel crash."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reference import reference_kneighbors
+
+from nearkit import KNNClassifier
+
+X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 1.0]])
+y = np.array([0, 1, 0, 1])
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return KNNClassifier(3).fit(X, y)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.array([[np.nan, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 1.0]]), "NaN"),
+    (np.array([[np.inf, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 1.0]]), "infinity"),
+    (np.array([0.0, 1.0, 2.0, 3.0]), "2D array"),
+    (np.zeros((4, 2, 1)), "dim"),
+    (np.empty((0, 2)), "0 sample"),
+    (np.array([["a", "b"], ["c", "d"], ["e", "f"], ["g", "h"]], dtype=object), "string"),
+])
+def test_bad_training_data(bad, message):
+    with pytest.raises(ValueError, match=message):
+        KNNClassifier(3).fit(bad, y[: len(bad)] if len(bad) else [])
+
+
+@pytest.mark.parametrize("bad, message", [
+    ([[np.nan, 0.0]], "NaN"),
+    ([[np.inf, 0.0]], "infinity"),
+    ([[-np.inf, 0.0]], "infinity"),
+    ([0.0, 1.0], "2D array"),
+    ([[0.0, 1.0, 2.0]], "3 features, but KNNClassifier is expecting 2 features"),
+    (np.empty((0, 2)), "0 sample"),
+    ([["a", "b"]], "string"),
+])
+def test_bad_queries(fitted, bad, message):
+    for method in (fitted.predict, fitted.predict_proba, fitted.kneighbors):
+        with pytest.raises(ValueError, match=message):
+            method(bad)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"n_neighbors": 0}, "'n_neighbors' parameter"),
+    ({"n_neighbors": 5}, r"n_neighbors=5 is larger than the number of training samples"),
+    ({"n_neighbors": 2.5}, "'n_neighbors' parameter"),
+    ({"metric": "cosine"}, "'metric' parameter"),
+    ({"weights": "triangular"}, "'weights' parameter"),
+    ({"metric": "minkowski", "p": 0}, "'p' parameter"),
+    ({"metric": "minkowski", "p": -1.5}, "'p' parameter"),
+    ({"weights": "gaussian", "sigma": 0.0}, "'sigma' parameter"),
+    ({"weights": "gaussian", "sigma": -1.0}, "'sigma' parameter"),
+    ({"algorithm": "ball_tree"}, "'algorithm' parameter"),
+    ({"n_jobs": 0}, "n_jobs=0"),
+    ({"metric": "mahalanobis", "metric_params": {"VI": np.eye(3)}}, r"shape \(2, 2\)"),
+    ({"metric": "mahalanobis", "metric_params": {"V": np.eye(3)}}, r"shape \(2, 2\)"),
+    ({"metric": "mahalanobis", "metric_params": {"VI": [[1.0, 0], [0, np.nan]]}}, "NaN"),
+    ({"metric": "mahalanobis", "metric_params": {"VI": -np.eye(2)}}, "positive semi-definite"),
+    ({"metric": "mahalanobis", "metric_params": {"W": np.eye(2)}}, "metric_params"),
+    ({"metric": "euclidean", "metric_params": {"VI": np.eye(2)}}, "not used by metric"),
+])
+def test_bad_parameters(params, message):
+    with pytest.raises(ValueError, match=message):
+        KNNClassifier(**{"n_neighbors": 3, **params}).fit(X, y)
+
+
+def test_bad_n_neighbors_at_query(fitted):
+    with pytest.raises(ValueError, match="n_neighbors=5 is larger than the 4 training"):
+        fitted.kneighbors([[0.0, 0.0]], n_neighbors=5)
+    with pytest.raises(ValueError, match="excluded from its own neighbours"):
+        fitted.kneighbors(n_neighbors=4)
+    with pytest.raises(ValueError, match="positive integer"):
+        fitted.kneighbors([[0.0, 0.0]], n_neighbors=0)
+
+
+def test_weights_callable_wrong_shape():
+    model = KNNClassifier(2, weights=lambda d: d[:, :1]).fit(X, y)
+    with pytest.raises(ValueError, match=r"must return an array of shape \(1, 2\)"):
+        model.predict([[0.0, 0.0]])
+
+
+def test_mahalanobis_needs_two_samples():
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        KNNClassifier(1, metric="mahalanobis").fit([[0.0, 1.0]], [0])
+
+
+METRICS = st.sampled_from([("euclidean", 2.0), ("manhattan", 1.0), ("chebyshev", np.inf),
+                           ("minkowski", 0.5), ("minkowski", 3.0)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 40), d=st.integers(1, 5), m=st.integers(1, 12),
+    metric=METRICS, seed=st.integers(0, 2**31 - 1), data=st.data(),
+)
+def test_random_shapes_equal_reference(n, d, m, metric, seed, data):
+    rng = np.random.default_rng(seed)
+    # small integers: plenty of exact ties and duplicate rows
+    train = rng.integers(-2, 3, size=(n, d)).astype(float)
+    queries = rng.integers(-2, 3, size=(m, d)).astype(float)
+    k = data.draw(st.integers(1, n))
+    name, p = metric
+    model = KNNClassifier(k, metric=name, p=p).fit(train, rng.integers(0, 2, n))
+    dist, ind = model.kneighbors(queries)
+    ref_dist, ref_ind = reference_kneighbors(train, queries, k, metric=name, p=p)
+    np.testing.assert_array_equal(ind, ref_ind)
+    np.testing.assert_array_equal(dist, ref_dist)
+    if k < n:
+        dist, ind = model.kneighbors()
+        ref_dist, ref_ind = reference_kneighbors(train, train, k, metric=name, p=p,
+                                                 exclude_self=True)
+        np.testing.assert_array_equal(ind, ref_ind)
