@@ -14,6 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from nearkit import KNNClassifier
+from nearkit.search import ENGINES
 
 # (nearkit metric kwargs, reference kwargs)
 METRICS = {
@@ -43,12 +44,23 @@ def ref_weight_kwargs(name):
     return {"weights": kw["weights"], "sigma": kw.get("sigma")}
 
 
+def fit_or_skip(X, y, **params):
+    """Fit, or skip when the chosen engine does not support the metric."""
+    try:
+        return KNNClassifier(**params).fit(X, y)
+    except ValueError as exc:
+        if "supports" in str(exc):
+            pytest.skip(str(exc))
+        raise
+
+
+@pytest.mark.parametrize("algorithm", sorted(ENGINES))
 @pytest.mark.parametrize("data_name", ["gaussian_data", "tie_data"])
 @pytest.mark.parametrize("metric", sorted(METRICS))
-def test_kneighbors_equal_reference(request, data_name, metric):
+def test_kneighbors_equal_reference(request, data_name, metric, algorithm):
     X, y, Q = request.getfixturevalue(data_name)
     ours, ref = METRICS[metric]
-    model = KNNClassifier(15, **ours).fit(X, y)
+    model = fit_or_skip(X, y, n_neighbors=15, algorithm=algorithm, **ours)
     for k in (1, 3, 5, 15):
         dist, ind = model.kneighbors(Q, n_neighbors=k)
         ref_dist, ref_ind = reference_kneighbors(X, Q, k, **ref)
@@ -83,10 +95,12 @@ def test_mahalanobis_equals_quadratic_form(gaussian_data, source):
     VI = np.linalg.inv(np.cov(X, rowvar=False)) if source == "learned" else np.linalg.inv(V)
     model = KNNClassifier(5, metric="mahalanobis", metric_params=params).fit(X, y)
     np.testing.assert_allclose(model.effective_metric_params_["VI"], VI, rtol=1e-10)
-    dist, ind = model.kneighbors(Q, n_neighbors=15)
     ref_dist, ref_ind = reference_kneighbors(X, Q, 15, metric="mahalanobis", VI=VI)
-    np.testing.assert_allclose(dist, ref_dist, rtol=1e-10)
-    np.testing.assert_array_equal(ind, ref_ind)  # continuous data: no near-ties
+    for algorithm in sorted(ENGINES):
+        dist, ind = model.set_params(algorithm=algorithm).fit(X, y).kneighbors(Q, n_neighbors=15)
+        np.testing.assert_allclose(dist, ref_dist, rtol=1e-10)
+        np.testing.assert_array_equal(ind, ref_ind)  # continuous data: no near-ties
+    model.set_params(algorithm="auto").fit(X, y)
     for weights in WEIGHTS:
         model.set_params(**weight_kwargs(weights))
         ref_pred, ref_proba = reference_predict(X, y, Q, 5, metric="mahalanobis", VI=VI,

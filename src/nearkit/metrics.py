@@ -139,8 +139,11 @@ def _mahalanobis_VI(params, X):
             )
         V = np.atleast_2d(np.cov(X, rowvar=False))
         source = "the covariance of the training data"
-    V = (V + V.T) / 2
-    rank = np.linalg.matrix_rank(V, hermitian=True)
+    eigval, eigvec = np.linalg.eigh((V + V.T) / 2)
+    # the rank test of np.linalg.matrix_rank: eigenvalues below this are rounding noise
+    tol = np.abs(eigval).max(initial=0.0) * n_features * np.finfo(np.float64).eps
+    keep = eigval > tol
+    rank = int(keep.sum())
     if rank < n_features:
         warnings.warn(
             f"Mahalanobis: {source} is singular (rank {rank} < {n_features} features); "
@@ -148,9 +151,8 @@ def _mahalanobis_VI(params, X):
             SingularCovarianceWarning,
             stacklevel=4,
         )
-        VI = np.linalg.pinv(V, hermitian=True)
-    else:
-        VI = np.linalg.inv(V)
+    basis = eigvec[:, keep]
+    VI = (basis / eigval[keep]) @ basis.T
     return (VI + VI.T) / 2
 
 
