@@ -15,9 +15,9 @@ from contextlib import contextmanager
 
 import numba
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
-from nearkit._kernels.brute import brute_knn, brute_knn_split
+from nearkit._kernels.brute import brute_knn, brute_knn_serial, brute_knn_split
 from nearkit._kernels.distances import EUCLIDEAN
 from nearkit._kernels.gemm import gemm_knn
 
@@ -65,6 +65,22 @@ def kernel_threads(n_threads):
         numba.set_num_threads(previous)
 
 
+_blas_controller = None
+
+
+def single_threaded_blas():
+    """Context manager limiting BLAS to one thread (our kernels own the threads)."""
+    global _blas_controller
+    if _blas_controller is None:
+        _blas_controller = ThreadpoolController()  # inspecting the libraries takes ~2 ms
+    return _blas_controller.limit(limits=1, user_api="blas")
+
+
+# Below this many pair-feature operations a query batch runs on one thread: launching the
+# thread team costs more than it saves.
+SERIAL_WORK = 1_000_000
+
+
 class BruteForceIndex:
     """Exact brute force: cache-sized tiles of training points, fused with top-k selection.
 
@@ -100,14 +116,15 @@ class BruteForceIndex:
         ind = np.empty((m, k), dtype=np.int64)
         if m == 0:
             return dist, ind
+        args = (self._XT, Q, k, self.metric_code, self.p, exclude_self, self.tile)
+        if n_threads == 1 or m * self.n_samples * self.n_features < SERIAL_WORK:
+            brute_knn_serial(*args, 64, dist, ind)
+            return dist, ind
         with kernel_threads(n_threads):
-            if n_threads > 1 and m < 4 * n_threads and self.n_samples >= 4 * self.tile:
-                brute_knn_split(self._XT, Q, k, self.metric_code, self.p, exclude_self,
-                                self.tile, 4 * n_threads, dist, ind)
+            if m < 4 * n_threads and self.n_samples >= 4 * self.tile:
+                brute_knn_split(*args, 4 * n_threads, dist, ind)
             else:
-                block = int(min(64, max(1, -(-m // (4 * n_threads)))))
-                brute_knn(self._XT, Q, k, self.metric_code, self.p, exclude_self,
-                          self.tile, block, dist, ind)
+                brute_knn(*args, int(min(64, max(1, -(-m // (4 * n_threads))))), dist, ind)
         return dist, ind
 
 
@@ -166,12 +183,16 @@ class GemmIndex:
         if bad.any():
             q_slack[bad] = np.inf
             Q32[bad] = 0.0
-        block = int(min(256, max(16, -(-m // (2 * n_threads)))))
-        with kernel_threads(n_threads), threadpool_limits(1, user_api="blas"):
+        block = int(min(64, max(8, -(-m // (2 * n_threads)))))
+        with kernel_threads(n_threads), single_threaded_blas():
             gemm_knn(self._tiles32, self._w32, self._X, Q32, q_slack, self._scale**2, Q, k,
                      exclude_self, block, dist, ind)
         return dist, ind
 
+
+#: below this training size 'auto' keeps Euclidean on the brute engine (single rows and small
+#: batches run serially there, and BLAS calls cost more than they save)
+GEMM_MIN_SAMPLES = 2048
 
 #: engine name -> class; every class has the constructor (X, metric_code, p) and ``query``
 ENGINES = {
@@ -181,12 +202,18 @@ ENGINES = {
 
 
 def choose_algorithm(algorithm, n_samples, n_features, metric):
-    """The engine name for ``algorithm`` ('auto' resolved) on data of this shape."""
+    """The engine name for ``algorithm`` ('auto' resolved) on data of this shape.
+
+    'auto': Euclidean (and whitened Mahalanobis) go to the float32 GEMM engine once a
+    training set is big enough for BLAS to pay off, everything else to exact brute force.
+    """
     if algorithm != "auto":
         if algorithm not in ENGINES:
             raise ValueError(f"Unknown algorithm {algorithm!r}; expected 'auto' or one of "
                              f"{sorted(ENGINES)}.")
         return algorithm
+    if metric.code == EUCLIDEAN and n_samples >= GEMM_MIN_SAMPLES:
+        return "gemm"
     return "brute"
 
 

@@ -58,14 +58,42 @@ def _tile_rdist(XT, q, t0, tl, metric, p, acc):
 def _scan_tile(acc, t0, tl, metric, p, skip, hd, hr, hi, row):
     """Offer a tile's surrogates to heap ``row``; points are visited in index order."""
     top_r = hr[row, 0]
-    for t in range(tl):
-        r = acc[t]
-        # Visiting in increasing index order: r > top_r means a larger distance or an equal
-        # one with a larger index, so it cannot enter.
-        if r > top_r or t0 + t == skip:
+    for c0 in range(0, tl, 64):
+        chunk = acc[c0:min(tl, c0 + 64)]
+        # vectorised pre-test of the chunk: most chunks hold no candidate
+        hits = 0
+        for t in range(chunk.shape[0]):
+            hits += chunk[t] <= top_r
+        if hits == 0:
             continue
-        heap_push(hd, hr, hi, row, rdist_to_dist(r, metric, p), r, t0 + t)
-        top_r = hr[row, 0]
+        for t in range(chunk.shape[0]):
+            r = chunk[t]
+            # Visiting in increasing index order: r > top_r means a larger distance or an
+            # equal one with a larger index, so it cannot enter.
+            if r > top_r or t0 + c0 + t == skip:
+                continue
+            heap_push(hd, hr, hi, row, rdist_to_dist(r, metric, p), r, t0 + c0 + t)
+            top_r = hr[row, 0]
+
+
+@numba.njit(inline="always", cache=True)
+def _brute_block(XT, Q, k, metric, p, exclude_self, tile, q0, q1, out_dist, out_ind):
+    """Rows q0 .. q1-1 of :func:`brute_knn`: one work item, owned by one thread."""
+    n = XT.shape[1]
+    nb = q1 - q0
+    hd = out_dist[q0:q1]
+    hi = out_ind[q0:q1]
+    hr = np.empty((nb, k))
+    heap_init(hd, hr, hi)
+    acc = np.empty(tile)
+    for t0 in range(0, n, tile):
+        tl = min(tile, n - t0)
+        for row in range(nb):
+            _tile_rdist(XT, Q[q0 + row], t0, tl, metric, p, acc)
+            skip = q0 + row if exclude_self else -1
+            _scan_tile(acc, t0, tl, metric, p, skip, hd, hr, hi, row)
+    for row in range(nb):
+        heap_sort_row(hd, hr, hi, row)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -89,26 +117,21 @@ def brute_knn(XT, Q, k, metric, p, exclude_self, tile, query_block, out_dist, ou
     out_dist, out_ind : arrays of shape (m, k)
         Receive true distances and training indices, sorted by (distance, index).
     """
-    n = XT.shape[1]
     m = Q.shape[0]
     n_blocks = (m + query_block - 1) // query_block
     for b in numba.prange(n_blocks):
         q0 = b * query_block
-        q1 = min(m, q0 + query_block)
-        nb = q1 - q0
-        hd = out_dist[q0:q1]
-        hi = out_ind[q0:q1]
-        hr = np.empty((nb, k))
-        heap_init(hd, hr, hi)
-        acc = np.empty(tile)
-        for t0 in range(0, n, tile):
-            tl = min(tile, n - t0)
-            for row in range(nb):
-                _tile_rdist(XT, Q[q0 + row], t0, tl, metric, p, acc)
-                skip = q0 + row if exclude_self else -1
-                _scan_tile(acc, t0, tl, metric, p, skip, hd, hr, hi, row)
-        for row in range(nb):
-            heap_sort_row(hd, hr, hi, row)
+        _brute_block(XT, Q, k, metric, p, exclude_self, tile, q0, min(m, q0 + query_block),
+                     out_dist, out_ind)
+
+
+@numba.njit(cache=True)
+def brute_knn_serial(XT, Q, k, metric, p, exclude_self, tile, query_block, out_dist, out_ind):
+    """:func:`brute_knn` on the calling thread only (small batches, single rows)."""
+    m = Q.shape[0]
+    for q0 in range(0, m, query_block):
+        _brute_block(XT, Q, k, metric, p, exclude_self, tile, q0, min(m, q0 + query_block),
+                     out_dist, out_ind)
 
 
 @numba.njit(parallel=True, cache=True)
