@@ -9,10 +9,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
 
 from nearkit.metrics import METRIC_ALIASES, resolve_metric
-from nearkit.search import ENGINES, build_index, choose_algorithm, resolve_n_jobs
+from nearkit.search import ENGINES, blas_threads, build_index, choose_algorithm, resolve_n_jobs
 from nearkit.weights import WEIGHTS, compute_weights, vote_proba
 
 
@@ -240,5 +239,5 @@ default='euclidean'
     def _prepare(self, X):
         if self._metric.whitening is None:
             return self._metric.prepare(X)
-        with threadpool_limits(resolve_n_jobs(self.n_jobs)):
+        with blas_threads(resolve_n_jobs(self.n_jobs)):
             return self._metric.prepare(X)

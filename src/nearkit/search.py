@@ -68,12 +68,16 @@ def kernel_threads(n_threads):
 _blas_controller = None
 
 
-def single_threaded_blas():
-    """Context manager limiting BLAS to one thread (our kernels own the threads)."""
+def blas_threads(n_threads):
+    """Context manager limiting BLAS to ``n_threads`` threads.
+
+    Inside our parallel kernels it is 1: the kernels own the threads, and each calls BLAS on
+    its own block.
+    """
     global _blas_controller
     if _blas_controller is None:
         _blas_controller = ThreadpoolController()  # inspecting the libraries takes ~2 ms
-    return _blas_controller.limit(limits=1, user_api="blas")
+    return _blas_controller.limit(limits=n_threads, user_api="blas")
 
 
 # Below this many pair-feature operations a query batch runs on one thread: launching the
@@ -184,7 +188,7 @@ class GemmIndex:
             q_slack[bad] = np.inf
             Q32[bad] = 0.0
         block = int(min(64, max(8, -(-m // (2 * n_threads)))))
-        with kernel_threads(n_threads), single_threaded_blas():
+        with kernel_threads(n_threads), blas_threads(1):
             gemm_knn(self._tiles32, self._w32, self._X, Q32, q_slack, self._scale**2, Q, k,
                      exclude_self, block, dist, ind)
         return dist, ind

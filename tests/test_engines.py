@@ -1,0 +1,67 @@
+"""Engine-level properties: every code path exact, thread safety, lazy compilation."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from reference import reference_kneighbors
+
+from nearkit import KNNClassifier
+from nearkit.search import ENGINES, SERIAL_WORK
+
+
+@pytest.mark.parametrize("algorithm", sorted(ENGINES))
+def test_few_queries_many_points_split_path(algorithm):
+    """Few queries against a large training set split the training set across threads."""
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 4, size=(200_000, 3)).astype(float)  # heavy exact ties
+    Q = rng.integers(0, 4, size=(3, 3)).astype(float)
+    assert len(Q) * X.size >= SERIAL_WORK
+    model = KNNClassifier(15, algorithm=algorithm, n_jobs=2).fit(X, np.arange(len(X)) % 3)
+    dist, ind = model.kneighbors(Q)
+    ref_dist, ref_ind = reference_kneighbors(X, Q, 15)
+    np.testing.assert_array_equal(ind, ref_ind)
+    np.testing.assert_array_equal(dist, ref_dist)
+
+
+@pytest.mark.parametrize("algorithm", sorted(ENGINES))
+def test_parallel_batches_with_ties(algorithm):
+    """Large batches (parallel path) on tie-heavy data, including kneighbors(X=None)."""
+    rng = np.random.default_rng(6)
+    X = rng.integers(0, 3, size=(3000, 4)).astype(float)
+    Q = rng.integers(0, 3, size=(700, 4)).astype(float)
+    model = KNNClassifier(5, algorithm=algorithm).fit(X, np.arange(len(X)) % 2)
+    dist, ind = model.kneighbors(Q)
+    ref_dist, ref_ind = reference_kneighbors(X, Q, 5)
+    np.testing.assert_array_equal(ind, ref_ind)
+    np.testing.assert_array_equal(dist, ref_dist)
+    ind = model.kneighbors(return_distance=False)
+    np.testing.assert_array_equal(ind, reference_kneighbors(X, X, 5, exclude_self=True)[1])
+
+
+def test_concurrent_predicts_equal_serial():
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(5000, 8))
+    y = rng.integers(0, 3, 5000)
+    batches = [rng.normal(size=(int(size), 8)) for size in rng.integers(1, 600, size=24)]
+    models = [KNNClassifier(7, algorithm=a).fit(X, y) for a in sorted(ENGINES)]
+    expected = [[m.predict_proba(b) for b in batches] for m in models]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        futures = [[pool.submit(m.predict_proba, b) for b in batches] for m in models]
+        for model_futures, model_expected in zip(futures, expected):
+            for future, proba in zip(model_futures, model_expected):
+                np.testing.assert_array_equal(future.result(), proba)
+
+
+def test_import_compiles_nothing():
+    code = ("import nearkit, nearkit.search as s, nearkit._kernels.brute as b, "
+            "nearkit._kernels.gemm as g\n"
+            "print(len(b.brute_knn.signatures) + len(b.brute_knn_serial.signatures) "
+            "+ len(g.gemm_knn.signatures))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "0"
