@@ -1,0 +1,257 @@
+"""The ``nearkit bench`` and ``nearkit report`` sub-commands.
+
+``nearkit bench`` runs the study (:func:`nearkit.bench.protocol.run_benchmark`) with a rich
+progress bar on stderr, writes ``results.json``, ``results.csv``, ``report.md`` and the PNG
+figures into ``--out``, and prints the summary table.  ``nearkit report DIR`` rebuilds
+everything but ``results.json`` from ``results.json`` alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from nearkit.bench.engines import ALL_METRICS, ENGINES, parse_engine_name
+
+WEIGHT_SCHEMES = ("uniform", "distance", "dudani", "gaussian")
+
+DEFAULT_OUT = "bench-out"
+#: the columns of report.md's summary that the terminal shows
+TERMINAL_COLUMNS = ("dataset", "engine", "algorithm", "predict_us", "speedup", "accuracy",
+                    "neighbours")
+
+
+def _csv(kind):
+    def parse(text):
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError("expected a comma-separated list")
+        try:
+            return [kind(item) for item in items]
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+    return parse
+
+
+def _engine(name):
+    try:
+        parse_engine_name(name)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return name
+
+
+def _first_call(text):
+    if text in ("all", "jit", "none"):
+        return text
+    return _csv(_engine)(text)
+
+
+def register(subparsers):
+    """Add the ``bench`` and ``report`` sub-commands to the ``nearkit`` parser."""
+    bench = subparsers.add_parser(
+        "bench", help="benchmark nearkit against scikit-learn, FAISS, SciPy and NumPy",
+        description="Run the reproducible benchmark study and write results, report and plots.",
+    )
+    bench.add_argument("--datasets", type=_csv(str), metavar="A,B",
+                       help="datasets (default: the five report datasets; --quick: iris, "
+                            "breast_cancer, wine)")
+    bench.add_argument("--engines", type=_csv(_engine), metavar="E,F",
+                       help=f"engines (default: all); known: {', '.join(ENGINES)}; "
+                            "suffix [Nt] limits an engine to N threads")
+    bench.add_argument("--k", type=_csv(int), metavar="1,3,5", help="numbers of neighbours (default 5)")
+    bench.add_argument("--weights", type=_csv(str), metavar="W",
+                       help="weighting schemes: uniform, distance, dudani, gaussian (default uniform)")
+    bench.add_argument("--metric", type=_csv(str), metavar="M",
+                       help="metrics: euclidean, manhattan, chebyshev, minkowski (default euclidean)")
+    bench.add_argument("--p", type=float, help="Minkowski exponent for --metric minkowski")
+    bench.add_argument("--repeats", type=int, metavar="N", help="stratified splits (default 5; quick 3)")
+    bench.add_argument("--iterations", type=int, metavar="N",
+                       help="timed fits and predicts per engine and repeat (default 3; quick 2)")
+    bench.add_argument("--threads", type=_csv(int), metavar="1,...",
+                       help="extra thread counts for nearkit-auto and sklearn-auto (default 1; "
+                            "all cores always run)")
+    bench.add_argument("--seed", type=int, help="seed of splits, orders and synthetic data (default 0)")
+    bench.add_argument("--baseline", help="engine the speed-ups are measured against (default sklearn-auto)")
+    bench.add_argument("--beta", type=float, help="beta of the F-beta score (default 2)")
+    bench.add_argument("--sizes", type=_csv(int), metavar="N,M",
+                       help="training-set sizes of the scaling study (empty with --no-scaling)")
+    bench.add_argument("--no-scaling", action="store_true", help="skip the training-set size study")
+    bench.add_argument("--first-call", type=_first_call, metavar="WHICH",
+                       help="engines whose first call is timed in fresh processes: all, jit, "
+                            "none or a comma-separated list (default all; quick nearkit-auto)")
+    bench.add_argument("--max-test", type=int, metavar="N", help="test rows per split at most (default 2000)")
+    bench.add_argument("--quick", action="store_true",
+                       help="small bundled data, offline, under a minute")
+    bench.add_argument("--profile", action="store_true",
+                       help="profile each engine's predict and split nearkit's into phases")
+    bench.add_argument("--data-home", help="folder searched first for the dataset files")
+    bench.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+                       help=f"output folder (default {DEFAULT_OUT})")
+    bench.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bench.add_argument("-v", "--verbose", action="store_true", help="log diagnostics")
+    bench.set_defaults(func=run_bench)
+
+    report = subparsers.add_parser(
+        "report", help="rebuild report.md, results.csv and the plots from results.json",
+        description="Rebuild report.md, results.csv and the PNG plots from DIR/results.json.",
+    )
+    report.add_argument("dir", metavar="DIR", help="folder holding results.json")
+    report.set_defaults(func=run_report)
+
+
+_OPTION_FIELDS = {
+    "datasets": "datasets", "engines": "engines", "k": "ks", "weights": "weights",
+    "metric": "metrics", "p": "p", "repeats": "repeats", "iterations": "iterations",
+    "threads": "threads", "seed": "seed", "baseline": "baseline", "beta": "beta",
+    "sizes": "sizes", "first_call": "first_call", "max_test": "max_test",
+    "data_home": "data_home",
+}
+
+
+def config_from_args(args):
+    """The :class:`~nearkit.bench.protocol.BenchConfig` the options describe."""
+    from nearkit.bench.protocol import BenchConfig
+
+    overrides = {field: getattr(args, option) for option, field in _OPTION_FIELDS.items()
+                 if getattr(args, option, None) is not None}
+    if args.no_scaling:
+        overrides["sizes"] = []
+    overrides["profile"] = bool(args.profile)
+    config = BenchConfig.quick_config(**overrides) if args.quick else BenchConfig(**overrides)
+    if config.baseline not in config.engine_names():
+        raise ValueError(f"baseline {config.baseline!r} is not among the engines run")
+    if config.repeats < 1 or config.iterations < 1:
+        raise ValueError("--repeats and --iterations must be at least 1")
+    unknown = [m for m in config.metrics if m not in ALL_METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric {unknown[0]!r}; known: {', '.join(sorted(ALL_METRICS))}")
+    unknown = [w for w in config.weights if w not in WEIGHT_SCHEMES]
+    if unknown:
+        raise ValueError(f"unknown weights {unknown[0]!r}; known: {', '.join(WEIGHT_SCHEMES)}")
+    return config
+
+
+class RichProgress:
+    """Progress bar on stderr (rich), fed by the protocol's ``begin`` and ``step`` calls."""
+
+    def __init__(self, console):
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+        )
+        self.task = None
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.progress.stop()
+        return False
+
+    def begin(self, total):
+        self.task = self.progress.add_task("starting", total=total)
+
+    def step(self, text, advance=1):
+        self.progress.update(self.task, description=text, advance=advance)
+
+
+def summary_table(results):
+    """The summary as a rich table (the same rows as report.md's summary)."""
+    from nearkit.bench.report import summary_cells, summary_header, summary_rows
+
+    table = Table(title="nearkit bench: summary (full tables in report.md)")
+    for title in summary_header(results, TERMINAL_COLUMNS):
+        table.add_column(title, overflow="fold")
+    for cells in summary_rows(results):
+        table.add_row(*summary_cells(cells, TERMINAL_COLUMNS, max_note=40))
+    return table
+
+
+def run_bench(args, console=None):
+    """Run ``nearkit bench``; returns the exit code."""
+    from nearkit.bench.protocol import run_benchmark
+    from nearkit.bench.results import write_outputs
+
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    console = console or Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # a log file gets the whole table, not 80 columns
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        Console(stderr=True).print(f"[red]nearkit bench: {exc}")
+        return 2
+    start = time.perf_counter()
+    argv = ["nearkit", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("nearkit") else None
+    if args.no_progress:
+        results = run_benchmark(config, argv=argv or _argv_of(args))
+    else:
+        with RichProgress(Console(stderr=True)) as progress:
+            results = run_benchmark(config, progress=progress, argv=argv or _argv_of(args))
+    paths = write_outputs(results, args.out)
+    console.print(summary_table(results))
+    for name, entry in results["engines"].items():
+        if not entry["available"]:
+            console.print(f"skipped {name}: {entry['note']}")
+    console.print(f"wrote {', '.join(p.name for p in paths)} to {args.out} "
+                  f"in {time.perf_counter() - start:.0f} s")
+    failed = {name: entry["error"] for name, entry in results["datasets"].items()
+              if "error" in entry}
+    for name, error in failed.items():
+        Console(stderr=True).print(f"[red]nearkit bench: dataset {name} not run: {error}")
+    return 1 if failed else 0
+
+
+def _argv_of(args):
+    """A command line equivalent to the parsed options (for the stored environment)."""
+    words = ["nearkit", "bench"]
+    for option in ("datasets", "engines", "k", "weights", "metric", "threads", "sizes"):
+        value = getattr(args, option, None)
+        if value is not None:
+            words += [f"--{option.replace('_', '-')}", ",".join(str(v) for v in value)]
+    for option in ("p", "repeats", "iterations", "seed", "baseline", "beta", "first_call",
+                   "max_test", "data_home"):
+        value = getattr(args, option, None)
+        if isinstance(value, list):
+            value = ",".join(value)
+        if value is not None:
+            words += [f"--{option.replace('_', '-')}", str(value)]
+    for flag in ("quick", "profile", "no_scaling"):
+        if getattr(args, flag, False):
+            words.append(f"--{flag.replace('_', '-')}")
+    return words + ["--out", str(args.out)]
+
+
+def run_report(args, console=None):
+    """Run ``nearkit report DIR``; returns the exit code."""
+    from nearkit.bench.results import build_outputs, load_results
+    from nearkit.bench.schema import SchemaError
+
+    console = console or Console()
+    try:
+        paths = build_outputs(args.dir)
+    except FileNotFoundError as exc:
+        Console(stderr=True).print(f"[red]nearkit report: {exc}")
+        return 2
+    except SchemaError as exc:
+        Console(stderr=True).print(f"[red]nearkit report: {exc}")
+        return 1
+    console.print(summary_table(load_results(args.dir)))
+    console.print(f"rebuilt {', '.join(p.name for p in paths[1:])} in {args.dir}")
+    return 0

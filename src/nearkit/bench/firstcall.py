@@ -1,0 +1,115 @@
+"""First-call time, measured apart from steady state, each engine in a fresh process.
+
+A JIT engine compiles on its first use in a process; that cost is real for a user (a script
+that classifies once pays it) but must not pollute steady-state timings.  So each engine runs
+in a new Python process on synthetic data (``n_features`` of the first dataset): first fit,
+first predict, then the median of three more fit/predict pairs (steady state).  numba's disk
+cache is pointed at a fresh folder per engine: the ``cold`` run compiles everything; for JIT
+engines a second process on the same folder gives the ``warm`` (cached) first call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from statistics import median
+
+logger = logging.getLogger("nearkit.bench")
+
+N_TRAIN = 2000
+N_QUERIES = 200
+STEADY_CALLS = 3
+TIMEOUT_S = 600
+_CHILD_CODE = (
+    "import json, sys; from nearkit.bench.firstcall import child; "
+    "print(json.dumps(child(json.loads(sys.argv[1]))))"
+)
+
+
+def measure_first_calls(names, n_features, setting, seed=0, progress=None):
+    """First-call and steady-state times of each engine, each in fresh processes.
+
+    Parameters
+    ----------
+    names : list of str
+        Engines; thread-limited variants are measured once, under their base name.
+    n_features : int
+        Columns of the synthetic data.
+    setting : dict
+        ``n_neighbors``, ``weights``, ``metric``, ``p``.
+    seed : int, default=0
+        Seed of the synthetic data.
+    progress : object, optional
+        Progress reporter (``step(text, advance)``); told what runs, nothing is counted.
+
+    Returns
+    -------
+    list of dict
+        One record per engine and cache state (``'cold'``, and ``'warm'`` for JIT engines).
+    """
+    from nearkit.bench.engines import engine_class, parse_engine_name
+
+    bases = list(dict.fromkeys(parse_engine_name(n)[0] for n in names))
+    records = []
+    for name in bases:
+        states = ["cold", "warm"] if engine_class(name).jit else ["cold"]
+        with tempfile.TemporaryDirectory(prefix="nearkit-firstcall-") as cache_dir:
+            for state in states:
+                if progress is not None:
+                    progress.step(f"first call · {name} · {state} cache", advance=0)
+                spec = {"engine": name, "n_features": int(n_features), "setting": setting,
+                        "seed": int(seed)}
+                record = {"engine": name, "cache": state, "n_train": N_TRAIN,
+                          "n_queries": N_QUERIES, "n_features": int(n_features)}
+                record.update(_run_child(spec, cache_dir))
+                records.append(record)
+                if record["status"] != "ok":
+                    break  # a warm run cannot succeed where the cold one failed
+    return records
+
+
+def _run_child(spec, cache_dir):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _CHILD_CODE, json.dumps(spec)],
+            env=env, capture_output=True, text=True, timeout=TIMEOUT_S, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"status": "error", "note": f"timed out after {TIMEOUT_S} s"}
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        note = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        logger.error("first-call run of %s failed: %s", spec["engine"], note)
+        return {"status": "error", "note": note}
+    return {"status": "ok", "note": None, **json.loads(lines[-1])}
+
+
+def child(spec):
+    """Measure in this (fresh) process; returns the JSON-ready timings."""
+    import numpy as np
+
+    from nearkit.bench.engines import make_engine, resolve_setting
+    from nearkit.bench.measure import timed
+
+    rng = np.random.default_rng(spec["seed"])
+    X = rng.normal(size=(N_TRAIN, spec["n_features"]))
+    y = rng.integers(0, 2, size=N_TRAIN)
+    Q = rng.normal(size=(N_QUERIES, spec["n_features"]))
+    setting = resolve_setting(spec["setting"], X)
+    engine = make_engine(spec["engine"], **setting)
+    _, first_fit = timed(engine.fit, X, y)
+    _, first_predict = timed(engine.predict, Q)
+    fits, predicts = [], []
+    for _ in range(STEADY_CALLS):
+        engine = make_engine(spec["engine"], **setting)
+        fits.append(timed(engine.fit, X, y)[1])
+        predicts.append(timed(engine.predict, Q)[1])
+    return {
+        "first_fit_s": first_fit, "first_predict_s": first_predict,
+        "steady_fit_s": median(fits), "steady_predict_s": median(predicts),
+    }

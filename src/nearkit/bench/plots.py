@@ -1,0 +1,215 @@
+"""PNG figures from stored results (matplotlib, Agg backend).
+
+- ``speedup.png``: predict speed-up of each engine against the baseline, per dataset, with
+  the paired-bootstrap 95% interval as whiskers (log scale, 1 = as fast as the baseline);
+- ``accuracy.png``: mean accuracy per dataset and engine with t-interval whiskers;
+- ``scaling.png``: fit and predict time against training-set size (log-log);
+- ``roc_<dataset>.png``: ROC curves of each engine, pooled over repeats (multiclass:
+  micro-averaged one-vs-rest), for the first setting of each dataset.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
+from sklearn.metrics import auc  # noqa: E402
+
+from nearkit.bench import summary  # noqa: E402
+from nearkit.bench.quality import roc_points  # noqa: E402
+
+_METADATA = {"Software": None}  # no version stamp: the same results give the same file
+
+
+def _finite(x):
+    return x is not None and math.isfinite(x)
+
+
+def _colors(results):
+    """One fixed colour per engine, the same in every figure."""
+    cmap = plt.get_cmap("tab20")
+    return {engine: cmap(i % 20) for i, engine in enumerate(results["engines"])}
+
+
+def _grouped_bars(ax, groups, engines, values, lows, highs, colors):
+    width = 0.8 / max(1, len(engines))
+    for j, engine in enumerate(engines):
+        xs, ys, err = [], [], [[], []]
+        for i, group in enumerate(groups):
+            value = values.get((group, engine))
+            if not _finite(value):
+                continue
+            xs.append(i + (j - (len(engines) - 1) / 2) * width)
+            ys.append(value)
+            low, high = lows.get((group, engine)), highs.get((group, engine))
+            err[0].append(value - low if _finite(low) else 0.0)
+            err[1].append(high - value if _finite(high) else 0.0)
+        if xs:
+            ax.bar(xs, ys, width, yerr=err, capsize=2, label=engine, color=colors[engine])
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels([g.replace("_", "\n", 1) for g in groups], fontsize=8)
+
+
+def _group_label(dataset, key, several):
+    return f"{dataset} ({summary.setting_label(key)})" if several else dataset
+
+
+def plot_speedup(results, path):
+    """Bars of predict speed-up against the baseline with CI whiskers."""
+    baseline = results["config"]["baseline"]
+    groups = summary.group_runs(results)
+    several = len({k for _, k in groups}) > 1
+    values, lows, highs, labels, engines = {}, {}, {}, [], []
+    for (dataset, key), runs in groups.items():
+        label = _group_label(dataset, key, several)
+        labels.append(label)
+        for engine in summary.engines_of(results, runs):
+            res = summary.speedup(runs, engine, baseline)
+            if engine == baseline or res is None:
+                continue
+            engines.append(engine)
+            values[(label, engine)] = res["ratio"]
+            lows[(label, engine)], highs[(label, engine)] = res["low"], res["high"]
+    engines = list(dict.fromkeys(engines))
+    fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(labels) + 4), 5))
+    _grouped_bars(ax, labels, engines, values, lows, highs, _colors(results))
+    ax.set_yscale("log")
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_ylabel(f"predict speed-up vs {baseline} (×, log scale)")
+    ax.set_title("Predict speed-up with paired-bootstrap 95% CI (above 1 = faster)")
+    ax.legend(fontsize=7, ncol=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return _save(fig, path)
+
+
+def plot_accuracy(results, path):
+    """Bars of mean accuracy with t-interval whiskers."""
+    baseline = results["config"]["baseline"]
+    groups = summary.group_runs(results)
+    several = len({k for _, k in groups}) > 1
+    values, lows, highs, labels, engines = {}, {}, {}, [], []
+    for (dataset, key), runs in groups.items():
+        label = _group_label(dataset, key, several)
+        labels.append(label)
+        for row in summary.engine_table(results, runs, baseline):
+            ci = row.get("quality", {}).get("accuracy")
+            if ci is None:
+                continue
+            engines.append(row["engine"])
+            values[(label, row["engine"])] = ci["mean"]
+            lows[(label, row["engine"])], highs[(label, row["engine"])] = ci["low"], ci["high"]
+    engines = list(dict.fromkeys(engines))
+    fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(labels) + 4), 5))
+    _grouped_bars(ax, labels, engines, values, lows, highs, _colors(results))
+    finite = [v for v in values.values() if _finite(v)]
+    if finite:
+        ax.set_ylim(max(0.0, min(finite) - 0.1), min(1.0, max(finite) + 0.05))
+    ax.set_ylabel("accuracy (mean over repeats)")
+    ax.set_title("Accuracy with 95% t-interval")
+    ax.legend(fontsize=7, ncol=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return _save(fig, path)
+
+
+def plot_scaling(results, path):
+    """Fit and predict time against training-set size, log-log."""
+    data = summary.scaling_table(results)
+    fig, (ax_fit, ax_pred) = plt.subplots(1, 2, figsize=(11, 4.5))
+    all_sizes = sorted({n for per in data.values() for n in per})
+    colors = _colors(results)
+    for engine, per in data.items():
+        sizes = sorted(per)
+        style = {"marker": "o", "label": engine, "color": colors.get(engine)}
+        ax_fit.plot(sizes, [per[n]["fit"] for n in sizes], **style)
+        ax_pred.plot(sizes, [per[n]["predict"] for n in sizes], **style)
+    for ax, what in ((ax_fit, "fit"), (ax_pred, "predict")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(all_sizes)
+        ax.set_xticklabels([f"{n:,}" for n in all_sizes], rotation=30, fontsize=8)
+        ax.set_xlabel("training rows")
+        ax.set_ylabel(f"{what} time (s, median)")
+        ax.grid(True, which="both", alpha=0.3)
+    n_queries = results["scaling"][0]["n_queries"] if results.get("scaling") else 0
+    ax_pred.set_title(f"predict {n_queries:,} queries")
+    ax_fit.set_title(f"fit (look-alikes of {results['config']['scaling_like']})")
+    if data:
+        ax_pred.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _pooled_scores(runs, engine):
+    """True labels and scores of one engine pooled over repeats (one-vs-rest when multiclass)."""
+    truth, scores = [], []
+    for run in runs:
+        record = run["engines"].get(engine)
+        if record is None or record["status"] != "ok":
+            continue
+        y_true = np.asarray(run["y_true"][: len(record["score"])])
+        score = np.asarray(record["score"], dtype=np.float64)
+        if score.ndim == 2:  # micro-average: every (query, class) pair is one binary case
+            classes = np.asarray(run["classes"])
+            y_true = (y_true[:, None] == classes[None, :]).astype(int).ravel()
+            score = score.ravel()
+        else:
+            y_true = (y_true == run["classes"][1]).astype(int)
+        truth.append(y_true)
+        scores.append(score)
+    if not truth:
+        return None, None
+    return np.concatenate(truth), np.concatenate(scores)
+
+
+def plot_roc(results, dataset, key, runs, path):
+    """ROC curves of every engine on one dataset, pooled over repeats.
+
+    Binary problems score the positive class; multiclass problems are micro-averaged one
+    versus rest.
+    """
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    baseline = results["config"]["baseline"]
+    for engine in summary.engines_of(results, runs):
+        truth, scores = _pooled_scores(runs, engine)
+        if truth is None or np.unique(truth).size < 2:
+            continue
+        fpr, tpr = roc_points(truth, scores, positive=1)
+        style = {"linewidth": 2.2} if engine == baseline else {"linewidth": 1, "alpha": 0.8}
+        ax.plot(fpr, tpr, label=f"{engine} (AUC {auc(fpr, tpr):.3f})",
+                color=_colors(results)[engine], **style)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=0.8)
+    ax.set_xlabel("false-positive rate")
+    ax.set_ylabel("true-positive rate")
+    kind = "" if len(runs[0]["classes"]) == 2 else ", micro-averaged one-vs-rest"
+    ax.set_title(f"ROC, {dataset} ({summary.setting_label(key)}{kind})", fontsize=9)
+    ax.legend(fontsize=6, loc="lower right")
+    return _save(fig, path)
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata=_METADATA)
+    plt.close(fig)
+    return Path(path)
+
+
+def write_plots(results, out_dir):
+    """Write every figure into ``out_dir``; returns their paths in a fixed order."""
+    out_dir = Path(out_dir)
+    paths = []
+    if results["runs"]:
+        paths.append(plot_speedup(results, out_dir / "speedup.png"))
+        paths.append(plot_accuracy(results, out_dir / "accuracy.png"))
+    if results.get("scaling"):
+        paths.append(plot_scaling(results, out_dir / "scaling.png"))
+    done = set()
+    for (dataset, key), runs in summary.group_runs(results).items():
+        if dataset in done:
+            continue
+        done.add(dataset)
+        paths.append(plot_roc(results, dataset, key, runs, out_dir / f"roc_{dataset}.png"))
+    return paths

@@ -1,0 +1,139 @@
+"""Engine adapters, the shared vote and the harness's tie-aware neighbour check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.neighbors import KNeighborsClassifier
+
+from nearkit.bench.engines import (
+    FaissEngine,
+    engine_unavailable,
+    make_engine,
+    parse_engine_name,
+)
+from nearkit.bench.exactness import check_neighbors, reference_kth_distances
+from nearkit.bench.measure import PeakMemory, limit_threads
+from nearkit.bench.vote import vote
+
+PEERS = ["faiss-flatl2", "scipy-ckdtree", "numpy-textbook", "sklearn-brute", "sklearn-kd_tree",
+         "sklearn-ball_tree", "sklearn-auto"]
+
+
+def _available(name):
+    return engine_unavailable(name) is None
+
+
+@pytest.fixture(scope="module")
+def continuous():
+    rng = np.random.default_rng(5)
+    return rng.normal(size=(400, 5)), rng.integers(0, 3, 400), rng.normal(size=(80, 5))
+
+
+@pytest.mark.parametrize("name", PEERS)
+@pytest.mark.parametrize("k", [1, 4])
+def test_peers_predict_like_scikit_learn(name, k, continuous):
+    """Uniform vote, ties (even k) to the smallest label, proba = vote proportions."""
+    if not _available(name):
+        pytest.skip(f"{name} not installed")
+    X, y, Q = continuous
+    engine = make_engine(name, n_neighbors=k).fit(X, y)
+    ref = KNeighborsClassifier(n_neighbors=k, algorithm="brute").fit(X, y)
+    np.testing.assert_array_equal(engine.predict(Q), ref.predict(Q))
+    np.testing.assert_allclose(engine.predict_proba(Q), ref.predict_proba(Q))
+    dist, ind = engine.kneighbors(Q, k)
+    assert dist.shape == ind.shape == (len(Q), k)
+    check = check_neighbors(X, Q, dist, ind, k)
+    assert check["n_wrong"] == 0
+    assert check["n_exact"] + check["n_near_tie"] == len(Q)
+
+
+@pytest.mark.parametrize("name", ["numpy-textbook", "scipy-ckdtree", "sklearn-brute"])
+@pytest.mark.parametrize("metric", ["manhattan", "chebyshev", "minkowski"])
+def test_other_metrics_are_exact(name, metric, continuous):
+    X, y, Q = continuous
+    engine = make_engine(name, n_neighbors=3, metric=metric, p=3.0).fit(X, y)
+    dist, ind = engine.kneighbors(Q, 3)
+    check = check_neighbors(X, Q, dist, ind, 3, metric, 3.0)
+    assert check["n_exact"] == len(Q), check["examples"]
+
+
+def test_nearkit_engine_uses_the_public_estimator(continuous):
+    import nearkit
+
+    X, y, Q = continuous
+    engine = make_engine("nearkit-auto", n_neighbors=5).fit(X, y)
+    assert isinstance(engine.estimator_, nearkit.KNNClassifier)
+    ref = KNeighborsClassifier(n_neighbors=5).fit(X, y)
+    np.testing.assert_array_equal(engine.predict(Q), ref.predict(Q))
+    assert check_neighbors(X, Q, *engine.kneighbors(Q, 5), 5)["n_exact"] == len(Q)
+
+
+def test_grid_ties_are_not_mismatches():
+    rng = np.random.default_rng(2)
+    X = rng.integers(0, 3, size=(150, 3)).astype(float)
+    y = rng.integers(0, 2, size=150)
+    Q = rng.integers(0, 3, size=(40, 3)).astype(float)
+    for name in ("scipy-ckdtree", "numpy-textbook", "sklearn-kd_tree"):
+        engine = make_engine(name, n_neighbors=7).fit(X, y)
+        check = check_neighbors(X, Q, *engine.kneighbors(Q, 7), 7)
+        assert check["n_exact"] == len(Q), (name, check["examples"])
+
+
+def test_check_detects_wrong_duplicate_and_near_tie_neighbours():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    Q = rng.normal(size=(3, 3))
+    ref = reference_kth_distances(X, Q, 2)
+    order = np.argsort(((X[None] - Q[:, None]) ** 2).sum(-1), axis=1)
+    ind = order[:, :2].copy()
+    ind[0] = ind[0, ::-1]  # same set, other order: still exact
+    ind[1, 1] = order[1, 10]  # a farther point
+    ind[2, 1] = ind[2, 0]  # a duplicate
+    dist = np.sqrt(((X[ind] - Q[:, None]) ** 2).sum(-1))
+    check = check_neighbors(X, Q, dist, ind, 2, reference=ref)
+    assert (check["n_exact"], check["n_wrong"]) == (1, 2)
+    assert [e["query"] for e in check["examples"]] == [1, 2]
+    # a point at a near-tie (distance equal to 1e-6 relative) is reported as such
+    X2 = np.array([[0.0], [1.0], [1.0 + 1e-6], [5.0]])
+    check = check_neighbors(X2, np.array([[0.0]]), np.array([[0.0, 1.0]]),
+                            np.array([[0, 2]]), 2)
+    assert (check["n_near_tie"], check["n_wrong"]) == (1, 0)
+
+
+def test_vote_distance_weights_and_zero_distances():
+    dist = np.array([[0.0, 1.0, 2.0], [1.0, 2.0, 4.0]])
+    ind = np.array([[0, 1, 2], [0, 1, 2]])
+    proba, labels = vote(dist, ind, np.array([1, 0, 0]), 2, "distance")
+    np.testing.assert_allclose(proba[0], [0.0, 1.0])  # only the exact match counts
+    np.testing.assert_allclose(proba[1], [0.75 / 1.75, 1.0 / 1.75])
+    np.testing.assert_array_equal(labels, [1, 1])
+    _, tie = vote(dist[:, :2], ind[:, :2], np.array([1, 0, 0]), 2, "uniform")
+    np.testing.assert_array_equal(tie, [0, 0])  # 1-1 ties go to the smallest class
+
+
+def test_engine_names_and_settings():
+    assert parse_engine_name("sklearn-auto[2t]") == ("sklearn-auto", 2)
+    with pytest.raises(ValueError, match="unknown engine"):
+        parse_engine_name("annoy")
+    assert make_engine("nearkit-auto[1t]").n_threads == 1
+    assert FaissEngine(metric="manhattan").unsupported() == "metric='manhattan' is not supported"
+    assert make_engine("scipy-ckdtree", weights="gaussian").unsupported()
+    assert make_engine("scipy-ckdtree", metric="minkowski", p=0.5).unsupported()
+    assert make_engine("nearkit-auto", weights="dudani").unsupported() is None
+    assert engine_unavailable("nearkit-auto") is None
+    assert engine_unavailable("sklearn-kd_tree[1t]") is None
+
+
+def test_measurement_helpers():
+    with PeakMemory() as peak:
+        block = np.ones(5_000_000)
+        block[::4096] = 2.0
+    assert peak.bytes >= 30_000_000
+    assert peak.method in ("vmhwm", "tracemalloc")
+    import numba
+
+    before = numba.get_num_threads()
+    with limit_threads(1):
+        assert numba.get_num_threads() == 1
+    assert numba.get_num_threads() == before

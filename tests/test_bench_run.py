@@ -1,0 +1,174 @@
+"""A small ``nearkit bench`` run end to end: every file, the schema, the images, the report."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nearkit.bench import protocol
+from nearkit.bench.engines import ENGINES, EngineSpec, NumpyTextbookEngine
+from nearkit.bench.report import render_report
+from nearkit.bench.results import load_results
+from nearkit.bench.schema import RESULTS_SCHEMA, SchemaError, validate_results
+from nearkit.cli import main
+
+ENGINES_RUN = "nearkit-auto,sklearn-auto,sklearn-brute,faiss-flatl2,scipy-ckdtree,numpy-textbook"
+FILES = ("results.json", "results.csv", "report.md", "speedup.png", "accuracy.png",
+         "scaling.png", "roc_breast_cancer.png")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    code = main(["bench", "--quick", "--datasets", "breast_cancer", "--repeats", "2",
+                 "--iterations", "2", "--engines", ENGINES_RUN, "--sizes", "300,600",
+                 "--first-call", "none", "--profile", "--max-test", "100", "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def test_every_file_is_written(run_dir):
+    for name in FILES:
+        assert (run_dir / name).stat().st_size > 0, name
+
+
+def test_results_match_the_schema(run_dir):
+    results = load_results(run_dir)
+    validate_results(results)
+    assert results["config"]["repeats"] == 2
+    env = results["environment"]
+    assert env["python"] and env["libraries"]["numpy"] and env["cpu_model"]
+    assert "--quick" in env["command_line"]
+    run = results["runs"][0]
+    assert set(run["engines"]) == set(ENGINES_RUN.split(",")) | {
+        "nearkit-auto[1t]", "sklearn-auto[1t]"}
+    record = run["engines"]["sklearn-brute"]
+    assert len(record["fit_s"]) == len(record["predict_s"]) == 2
+    assert len(record["y_pred"]) == record["n_queries"] == 100
+    assert run["engines"]["numpy-textbook"]["n_queries"] == 100  # below its cap
+    assert record["check"]["n_wrong"] == 0
+    assert results["datasets"]["breast_cancer"]["geometry"]["twonn"] > 1
+    assert {r["n_train"] for r in results["scaling"]} == {300, 600}
+    profile = {r["engine"]: r for r in results["profiles"]}
+    assert profile["nearkit-auto"]["phases"]["search"] > 0
+    assert profile["sklearn-brute"]["top_functions"]
+
+
+def test_schema_rejects_broken_results(run_dir):
+    results = load_results(run_dir)
+    broken = copy.deepcopy(results)
+    del broken["runs"][0]["engines"]["sklearn-auto"]["predict_s"]
+    with pytest.raises(SchemaError, match="predict_s|none of the allowed"):
+        validate_results(broken)
+    broken = copy.deepcopy(results)
+    broken["environment"]["python"] = 3.11
+    with pytest.raises(SchemaError, match=r"\$\.environment\.python"):
+        validate_results(broken)
+    assert RESULTS_SCHEMA["type"] == "object"
+
+
+def test_pngs_are_images(run_dir):
+    for name in FILES:
+        if name.endswith(".png"):
+            with Image.open(run_dir / name) as image:
+                image.verify()
+            with Image.open(run_dir / name) as image:
+                assert image.format == "PNG" and min(image.size) > 100
+
+
+def test_report_is_rebuilt_byte_for_byte(run_dir, capsys):
+    original = (run_dir / "report.md").read_bytes()
+    original_csv = (run_dir / "results.csv").read_bytes()
+    (run_dir / "report.md").unlink()
+    assert main(["report", str(run_dir)]) == 0
+    assert (run_dir / "report.md").read_bytes() == original
+    assert (run_dir / "results.csv").read_bytes() == original_csv
+    assert "summary" in capsys.readouterr().out
+
+
+def test_report_content(run_dir):
+    text = (run_dir / "report.md").read_text()
+    for heading in ("## Summary", "## Findings", "## Method", "## Dataset `breast_cancer`",
+                    "### Speed-up against `sklearn-auto`", "### Quality", "## Thread scaling",
+                    "## Time versus training-set size", "## Profile", "## Environment"):
+        assert heading in text, heading
+    assert "times faster" in text or "times slower" in text
+    assert "McNemar" in text
+
+
+def test_csv_is_tidy(run_dir):
+    with (run_dir / "results.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    measures = {row["measure"] for row in rows}
+    assert {"fit_s", "predict_s", "latency_s", "accuracy", "roc_auc", "peak_memory_bytes"} <= measures
+    predict = [r for r in rows if r["measure"] == "predict_s" and r["engine"] == "sklearn-auto"
+               and r["section"] == "run"]
+    assert len(predict) == 2 * 2  # repeats x iterations
+
+
+def test_report_command_reports_a_missing_folder(tmp_path):
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+
+
+class _WrongEngine(NumpyTextbookEngine):
+    """Returns a far point instead of the nearest one for every other query."""
+
+    def kneighbors(self, Q, k=None):
+        dist, ind = super().kneighbors(Q, k)
+        far = np.argmax(((self.X_[None] - Q[::2, None]) ** 2).sum(-1), axis=1)
+        ind[::2, 0] = far
+        return dist, ind
+
+
+def test_a_wrong_engine_is_shown_not_hidden(monkeypatch):
+    monkeypatch.setitem(ENGINES, "test-wrong", EngineSpec(_WrongEngine, "returns wrong points"))
+    config = protocol.BenchConfig.quick_config(
+        datasets=["iris"], engines=["sklearn-brute", "test-wrong"], repeats=1, iterations=1,
+        threads=[], sizes=[], first_call="none", latency_queries=2, baseline="sklearn-brute")
+    results = json.loads(json.dumps(protocol.run_benchmark(config)))
+    validate_results(results)
+    check = results["runs"][0]["engines"]["test-wrong"]["check"]
+    assert check["n_wrong"] == (check["n_checked"] + 1) // 2
+    text = render_report(results)
+    assert f"**{check['n_wrong']} wrong**" in text
+    assert "Neighbour mismatches against the exact reference: test-wrong" in text
+
+
+def test_other_settings_skip_engines_with_a_reason():
+    config = protocol.BenchConfig.quick_config(
+        datasets=["iris"], engines=["nearkit-auto", "sklearn-brute", "scipy-ckdtree"],
+        weights=["uniform", "dudani"], metrics=["mahalanobis"], ks=[3], repeats=1,
+        iterations=1, threads=[], sizes=[], first_call="none", latency_queries=1,
+        baseline="sklearn-brute")
+    results = json.loads(json.dumps(protocol.run_benchmark(config)))
+    validate_results(results)
+    by_weights = {run["weights"]: run["engines"] for run in results["runs"]}
+    assert by_weights["uniform"]["sklearn-brute"]["check"]["n_wrong"] == 0
+    assert by_weights["uniform"]["nearkit-auto"]["check"]["n_wrong"] == 0
+    assert by_weights["dudani"]["nearkit-auto"]["status"] == "ok"
+    assert by_weights["dudani"]["sklearn-brute"]["status"] == "skipped"
+    assert "mahalanobis" in by_weights["uniform"]["scipy-ckdtree"]["note"]
+    text = render_report(results)
+    assert "k=3, dudani, mahalanobis" in text
+
+
+def test_a_dataset_that_cannot_be_loaded_is_reported(tmp_path):
+    out = tmp_path / "out"
+    code = main(["bench", "--datasets", "no_such_dataset", "--first-call", "none",
+                 "--no-scaling", "--no-progress", "--out", str(out)])
+    assert code == 1
+    results = load_results(out)
+    validate_results(results)
+    assert "error" in results["datasets"]["no_such_dataset"]
+    assert "Not run:" in (out / "report.md").read_text()
+
+
+def test_bad_options_are_refused():
+    assert main(["bench", "--metric", "cosine", "--out", "unused"]) == 2
+    with pytest.raises(SystemExit):
+        main(["bench", "--engines", "annoy"])
