@@ -11,7 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from nearkit.metrics import METRIC_ALIASES, resolve_metric
-from nearkit.search import ENGINES, blas_threads, build_index, choose_algorithm, resolve_n_jobs
+from nearkit.search import ENGINES, blas_threads, resolve_n_jobs, select_index
 from nearkit.weights import WEIGHTS, compute_weights, vote_proba
 
 
@@ -51,9 +51,13 @@ default='euclidean'
         Minkowski exponent; ``np.inf`` gives Chebyshev.  Used with ``metric='minkowski'``.
     metric_params : dict or None, default=None
         Extra metric arguments (Mahalanobis only).
-    algorithm : {'auto', 'brute'}, default='auto'
-        Search engine; ``'auto'`` picks one from the fitted data's shape and metric.  All
-        engines return identical neighbours.
+    algorithm : {'auto', 'brute', 'gemm', 'kd_tree'}, default='auto'
+        Search engine.  ``'brute'``: exact tiled brute force (every metric);
+        ``'gemm'``: float32 BLAS estimates re-ranked exactly in float64 (Euclidean and
+        Mahalanobis only); ``'kd_tree'``: exact k-d tree (every metric).  ``'auto'`` picks
+        one from the fitted data's shape and metric, timing a k-d tree against it on a sample
+        of training rows when the dimension is low.  All engines return identical
+        neighbours.
     n_jobs : int or None, default=None
         Threads used by the search: None or -1 means all available cores, a positive integer
         limits the threads.
@@ -143,9 +147,9 @@ default='euclidean'
         self.effective_metric_ = metric.name
         self.effective_metric_params_ = metric.params
         self.n_samples_fit_ = n_samples
-        self.algorithm_ = choose_algorithm(self.algorithm, n_samples, X.shape[1], metric)
         self._metric = metric
-        self._index = build_index(self.algorithm_, self._prepare(X), metric)
+        self._index = select_index(self.algorithm, self._prepare(X), metric, self.n_jobs)
+        self.algorithm_ = self._index.name
         return self
 
     def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
