@@ -65,3 +65,17 @@ def test_import_compiles_nothing():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "0"
+
+
+@pytest.mark.parametrize("algorithm", sorted(ENGINES))
+def test_mahalanobis_does_not_depend_on_batch(algorithm):
+    """A query gets the same bits alone or inside a batch (whitening avoids BLAS)."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(3000, 20)) @ rng.normal(size=(20, 20))
+    Q = rng.normal(size=(300, 20)) @ rng.normal(size=(20, 20))
+    model = KNNClassifier(5, metric="mahalanobis", algorithm=algorithm).fit(X, np.arange(3000) % 2)
+    batch_dist, batch_ind = model.kneighbors(Q)
+    for i in (0, 17, 299):
+        dist, ind = model.kneighbors(Q[i:i + 1])
+        np.testing.assert_array_equal(dist[0], batch_dist[i])
+        np.testing.assert_array_equal(ind[0], batch_ind[i])

@@ -11,7 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from nearkit.metrics import METRIC_ALIASES, resolve_metric
-from nearkit.search import ENGINES, blas_threads, resolve_n_jobs, select_index
+from nearkit.search import ENGINES, kernel_threads, resolve_n_jobs, select_index
 from nearkit.weights import WEIGHTS, compute_weights, vote_proba
 
 
@@ -243,5 +243,5 @@ default='euclidean'
     def _prepare(self, X):
         if self._metric.whitening is None:
             return self._metric.prepare(X)
-        with blas_threads(resolve_n_jobs(self.n_jobs)):
+        with kernel_threads(resolve_n_jobs(self.n_jobs)):
             return self._metric.prepare(X)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nearkit._kernels.distances import CHEBYSHEV, EUCLIDEAN, MANHATTAN, MINKOWSKI
+from nearkit._kernels.distances import CHEBYSHEV, EUCLIDEAN, MANHATTAN, MINKOWSKI, whiten
 
 #: accepted metric names and the canonical name each stands for
 METRIC_ALIASES = {
@@ -62,10 +62,17 @@ class ResolvedMetric:
     whitening: np.ndarray | None = None
 
     def prepare(self, X):
-        """Map points into the space where the kernel metric applies (float64, C order)."""
-        if self.whitening is not None:
-            X = X @ self.whitening
-        return np.ascontiguousarray(X, dtype=np.float64)
+        """Map points into the space where the kernel metric applies (float64, C order).
+
+        For Mahalanobis, ``X @ W`` row by row in a fixed order, so a point maps to the same
+        bits whatever batch it comes in (see :func:`nearkit._kernels.distances.whiten`).
+        """
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        if self.whitening is None:
+            return X
+        out = np.empty((X.shape[0], self.whitening.shape[1]))
+        whiten(X, self.whitening, out)
+        return out
 
     @property
     def is_true_metric(self):

@@ -60,3 +60,19 @@ def rdist_to_dist(rdist, metric, p):
     elif metric == MINKOWSKI:
         return rdist ** (1.0 / p)
     return rdist
+
+
+@numba.njit(parallel=True, cache=True)
+def whiten(X, W, out):
+    """``out = X @ W``, each entry summed over the features in order (no BLAS).
+
+    BLAS rounds a row's product differently depending on how many rows it multiplies at
+    once, which would make Mahalanobis distances depend on the batch a query arrives in.
+    """
+    n, d = X.shape
+    for i in numba.prange(n):
+        for c in range(W.shape[1]):
+            acc = 0.0
+            for j in range(d):
+                acc += X[i, j] * W[j, c]
+            out[i, c] = acc

@@ -67,8 +67,11 @@ def gemm_knn(tiles32, w32, X, Q32, q_slack, scale2, Q, k, exclude_self, query_bl
         hr = np.empty((nb, k))
         heap_init(hd, hr, hi)
         block32 = Q32[q0:q1]
+        # one buffer per block: a fresh allocation per tile costs an mmap/munmap pair under
+        # allocators told to trim eagerly (Dask workers set MALLOC_TRIM_THRESHOLD_=65536)
+        G = np.empty((nb, tile), dtype=np.float32)
         for ti in range(n_tiles):
-            G = np.dot(block32, tiles32[ti].T)
+            np.dot(block32, tiles32[ti].T, G)
             w = w32[ti]
             base = ti * tile
             for row in range(nb):
