@@ -34,6 +34,23 @@ from nearkit._kernels.distances import (
 )
 from nearkit._kernels.kdtree import _select, build_kdtree, kdtree_depth, query_kdtree
 
+
+@pytest.fixture(autouse=True)
+def _one_thread(request):
+    """Run the many small cases on one thread: on a busy machine every parallel region
+    launch can wait for a descheduled worker.  ``test_parallel_matches_serial`` covers the
+    multi-threaded path."""
+    if request.node.name.startswith("test_parallel"):
+        yield
+        return
+    saved = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(saved)
+
+
 METRICS = [
     (EUCLIDEAN, "euclidean", 2.0),
     (MANHATTAN, "manhattan", 1.0),
@@ -286,6 +303,34 @@ def test_select(max_rounds):
                 np.testing.assert_array_equal(np.sort(perm[lo:hi + 1]), np.arange(lo, hi + 1))
                 assert vals[kth] == np.sort(vals0[lo:hi + 1])[kth - lo]
                 assert np.all(vals[lo:kth] <= vals[kth]) and np.all(vals[kth:hi + 1] >= vals[kth])
+
+
+@pytest.mark.parametrize(("metric", "name", "p"), METRICS, ids=METRIC_IDS)
+def test_parallel_matches_serial(metric, name, p):
+    """All threads (numba's default) against the brute-force oracle, many more queries than
+    query chunks, exclude_self included."""
+    rng = np.random.default_rng(8)
+    X = np.concatenate([rng.normal(size=(400, 3)), rng.integers(0, 3, size=(200, 3)) * 1.0])
+    Q = np.concatenate([rng.normal(size=(500, 3)), X[:100]])
+    X_perm, tree = _tree(X, 8)
+    for k in (1, 7):
+        td, ti = _query(X_perm, tree, Q, k, metric, p)
+        bd, bi = _brute(X, Q, k, metric, p)
+        np.testing.assert_array_equal(ti, bi)
+        np.testing.assert_array_equal(td, bd)
+        td, ti = _query(X_perm, tree, X, k, metric, p, exclude_self=True)
+        bd, bi = _brute(X, X, k, metric, p, exclude_self=True)
+        np.testing.assert_array_equal(ti, bi)
+        np.testing.assert_array_equal(td, bd)
+    # the tree does not depend on the thread count
+    saved = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        serial = build_kdtree(X, 8)
+    finally:
+        numba.set_num_threads(saved)
+    for a, b in zip(serial, tree):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_random_shapes_property():
