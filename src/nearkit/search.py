@@ -87,7 +87,30 @@ def blas_threads(n_threads):
 SERIAL_WORK = 1_000_000
 
 
-class BruteForceIndex:
+class _Engine:
+    """What every engine shares: the query contract and the prepared training data."""
+
+    name = ""
+
+    @property
+    def data(self):
+        """The prepared training points, shape (n_samples, n_features), C order."""
+        return self._X
+
+    def query(self, Q, k, *, exclude_self=False, n_threads=None):
+        """(distances, indices) of the k nearest training points of each row of ``Q``.
+
+        Both arrays have shape (n_queries, k); rows are ordered by (distance, index).
+        With ``exclude_self``, ``Q`` is the training data and row i never lists itself.
+        """
+        dist = np.empty((Q.shape[0], k))
+        ind = np.empty((Q.shape[0], k), dtype=np.int64)
+        if Q.shape[0]:
+            self._search(Q, k, exclude_self, resolve_n_jobs(n_threads), dist, ind)
+        return dist, ind
+
+
+class BruteForceIndex(_Engine):
     """Exact brute force: cache-sized tiles of training points, fused with top-k selection.
 
     Parameters
@@ -115,26 +138,20 @@ class BruteForceIndex:
         """The prepared training points, shape (n_samples, n_features), C order."""
         return np.ascontiguousarray(self._XT.T)
 
-    def query(self, Q, k, *, exclude_self=False, n_threads=None):
+    def _search(self, Q, k, exclude_self, n_threads, dist, ind):
         m = Q.shape[0]
-        n_threads = resolve_n_jobs(n_threads)
-        dist = np.empty((m, k))
-        ind = np.empty((m, k), dtype=np.int64)
-        if m == 0:
-            return dist, ind
         args = (self._XT, Q, k, self.metric_code, self.p, exclude_self, self.tile)
         if n_threads == 1 or m * self.n_samples * self.n_features < SERIAL_WORK:
             brute_knn_serial(*args, 64, dist, ind)
-            return dist, ind
+            return
         with kernel_threads(n_threads):
             if m < 4 * n_threads and self.n_samples >= 4 * self.tile:
                 brute_knn_split(*args, 4 * n_threads, dist, ind)
             else:
                 brute_knn(*args, int(min(64, max(1, -(-m // (4 * n_threads))))), dist, ind)
-        return dist, ind
 
 
-class GemmIndex:
+class GemmIndex(_Engine):
     """Euclidean search by float32 GEMM expansion with an exact float64 re-rank.
 
     Candidates are selected from ``||q||^2 + ||x||^2 - 2 q.x`` in float32 (BLAS) with a
@@ -168,18 +185,8 @@ class GemmIndex:
             n_tiles, self.tile)
         self._tiles32 = padded.reshape(n_tiles, self.tile, self.n_features)
 
-    @property
-    def data(self):
-        """The prepared training points, shape (n_samples, n_features), C order."""
-        return self._X
-
-    def query(self, Q, k, *, exclude_self=False, n_threads=None):
+    def _search(self, Q, k, exclude_self, n_threads, dist, ind):
         m = Q.shape[0]
-        n_threads = resolve_n_jobs(n_threads)
-        dist = np.empty((m, k))
-        ind = np.empty((m, k), dtype=np.int64)
-        if m == 0:
-            return dist, ind
         with np.errstate(over="ignore", invalid="ignore"):
             Q32 = ((Q - self._center) * self._scale).astype(np.float32)
             norms = np.einsum("ij,ij->i", Q32, Q32, dtype=np.float64)
@@ -193,10 +200,9 @@ class GemmIndex:
         with kernel_threads(n_threads), blas_threads(1):
             gemm_knn(self._tiles32, self._w32, self._X, Q32, q_slack, self._scale**2, Q, k,
                      exclude_self, block, dist, ind)
-        return dist, ind
 
 
-class KDTreeIndex:
+class KDTreeIndex(_Engine):
     """Exact k-d tree (median splits on the widest dimension, tight boxes, leaf scans).
 
     Valid for every metric of the Minkowski family (including 0 < p < 1: the box bound is
@@ -216,21 +222,10 @@ class KDTreeIndex:
             self._tree = build_kdtree(self._X, self.leaf_size)
         self._X_perm = np.ascontiguousarray(self._X[self._tree[0]])
 
-    @property
-    def data(self):
-        """The prepared training points, shape (n_samples, n_features), C order."""
-        return self._X
-
-    def query(self, Q, k, *, exclude_self=False, n_threads=None):
-        m = Q.shape[0]
-        dist = np.empty((m, k))
-        ind = np.empty((m, k), dtype=np.int64)
-        if m == 0:
-            return dist, ind
-        with kernel_threads(1 if m < 16 else resolve_n_jobs(n_threads)):
+    def _search(self, Q, k, exclude_self, n_threads, dist, ind):
+        with kernel_threads(1 if Q.shape[0] < 16 else n_threads):
             query_kdtree(self._X_perm, *self._tree, Q, k, self.metric_code, self.p,
                          exclude_self, dist, ind)
-        return dist, ind
 
 
 #: below this training size 'auto' keeps Euclidean on the brute engine (single rows and small

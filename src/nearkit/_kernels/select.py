@@ -26,18 +26,17 @@ def heap_init(dist, rdist, ind):
 
 
 @numba.njit(inline="always", cache=True)
-def heap_replace_top(dist, rdist, ind, row, d, r, i):
-    """Replace the root of heap ``row`` by (d, r, i) and restore the max-heap property."""
-    k = dist.shape[1]
+def _sift_down(dist, rdist, ind, row, d, r, i, end):
+    """Place (d, r, i) at the root of heap ``row`` restricted to [0, end) and sift it down."""
     pos = 0
     while True:
         left = 2 * pos + 1
-        if left >= k:
+        if left >= end:
             break
         right = left + 1
         child = left
-        if right < k and key_less(dist[row, left], ind[row, left],
-                                  dist[row, right], ind[row, right]):
+        if right < end and key_less(dist[row, left], ind[row, left],
+                                    dist[row, right], ind[row, right]):
             child = right
         if key_less(d, i, dist[row, child], ind[row, child]):
             dist[row, pos] = dist[row, child]
@@ -55,31 +54,13 @@ def heap_replace_top(dist, rdist, ind, row, d, r, i):
 def heap_push(dist, rdist, ind, row, d, r, i):
     """Offer (d, r, i) to heap ``row``; kept only if it beats the current worst."""
     if key_less(d, i, dist[row, 0], ind[row, 0]):
-        heap_replace_top(dist, rdist, ind, row, d, r, i)
+        _sift_down(dist, rdist, ind, row, d, r, i, dist.shape[1])
 
 
 @numba.njit(inline="always", cache=True)
 def heap_sort_row(dist, rdist, ind, row):
     """Sort heap ``row`` in place into ascending (distance, index) order."""
-    k = dist.shape[1]
-    for end in range(k - 1, 0, -1):
+    for end in range(dist.shape[1] - 1, 0, -1):
         d, r, i = dist[row, end], rdist[row, end], ind[row, end]
         dist[row, end], rdist[row, end], ind[row, end] = dist[row, 0], rdist[row, 0], ind[row, 0]
-        # sift (d, r, i) down from the root within [0, end)
-        pos = 0
-        while True:
-            left = 2 * pos + 1
-            if left >= end:
-                break
-            right = left + 1
-            child = left
-            if right < end and key_less(dist[row, left], ind[row, left],
-                                        dist[row, right], ind[row, right]):
-                child = right
-            if key_less(d, i, dist[row, child], ind[row, child]):
-                dist[row, pos], rdist[row, pos], ind[row, pos] = (
-                    dist[row, child], rdist[row, child], ind[row, child])
-                pos = child
-            else:
-                break
-        dist[row, pos], rdist[row, pos], ind[row, pos] = d, r, i
+        _sift_down(dist, rdist, ind, row, d, r, i, end)
