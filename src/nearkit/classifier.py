@@ -225,7 +225,7 @@ default='euclidean'
     # -- internals ---------------------------------------------------------------------
 
     def _validate_queries(self, X):
-        # Fast path for what validate_data would return unchanged (a finite, C-ordered
+        # Fast path for what validate_data would accept unchanged (a finite
         # float64 matrix of the right width, no feature names to check): it costs ~2 us
         # instead of ~50 us, which is most of a single-row predict.
         if (type(X) is np.ndarray and X.dtype == np.float64 and X.ndim == 2
