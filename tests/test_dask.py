@@ -283,11 +283,6 @@ def test_clear_errors(client, gaussian_data):
         ShardedKNNClassifier().fit(da.from_array(X, chunks=100), y[:-1])
 
 
-def times_computed(client, key):
-    """How often the scheduler has computed ``key`` (its processing -> memory transitions)."""
-    return sum(("processing", "memory") in zip(event, event[1:]) for event in client.story(key))
-
-
 def kill_worker_mid_computation(client, model, compute):
     """Start ``compute``; once it runs, kill a worker that alone holds shards of ``model``.
 
@@ -331,11 +326,14 @@ def test_worker_killed_mid_computation_gives_complete_exact_result(client):
     result, lost = kill_worker_mid_computation(client, model, lambda: client.compute(proba))
     assert result.shape == (1200, 3)
     np.testing.assert_array_equal(result, single.predict_proba(Q))
-    # the lost shards were rebuilt on the surviving worker from their source rows
-    assert all(times_computed(client, key) >= 2 for key in lost)
-    # and the model keeps answering exactly
+    # the model keeps answering exactly
     client.wait_for_workers(2, timeout=30)
     np.testing.assert_array_equal(model.predict(Q[:50]), single.predict(Q[:50]))
+    # The shards only the dead worker held live again on the survivor: recomputed from their
+    # source rows, or (timing-dependent, seen once under load) copied while it was dying.
+    holders = shard_holders(client, model)
+    for key in lost:
+        assert holders.get(key), f"shard {key} was not rebuilt"
 
 
 def test_unrecoverable_loss_raises_instead_of_a_partial_answer(client):
