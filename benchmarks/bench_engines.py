@@ -177,29 +177,27 @@ def target_throughput(repeats, results):
                   f"{peak / 1e9:.1f} GFLOP/s; fraction {ours / peak:.2%} (target >= 50%)")
 
 
-def target_latency(results):
-    X, y, Q = split("pima_diabetes")
-    model = KNNClassifier(K).fit(X, y)
-    model.predict(Q[:1])
-    times = []
-    for i in range(5000):
+def row_latencies_us(model, Q, calls):
+    """Wall time of ``calls`` single-row predicts, cycling through the rows of ``Q``."""
+    model.predict(Q[:1])  # warm-up (compiles nearkit's kernels)
+    times = np.empty(calls)
+    for i in range(calls):
         row = Q[i % len(Q): i % len(Q) + 1]
         start = time.perf_counter()
         model.predict(row)
-        times.append(time.perf_counter() - start)
-    times = np.array(times) * 1e6
-    peer = KNeighborsClassifier(K).fit(X, y)
-    peer_times = []
-    for i in range(500):
-        row = Q[i % len(Q): i % len(Q) + 1]
-        start = time.perf_counter()
-        peer.predict(row)
-        peer_times.append(time.perf_counter() - start)
-    results["latency_us"] = {"p50": float(np.median(times)), "p99": float(np.percentile(
-        times, 99)), "sklearn_p50": float(np.median(peer_times) * 1e6)}
+        times[i] = time.perf_counter() - start
+    return times * 1e6
+
+
+def target_latency(results):
+    X, y, Q = split("pima_diabetes")
+    times = row_latencies_us(KNNClassifier(K).fit(X, y), Q, 5000)
+    peer_p50 = float(np.median(row_latencies_us(KNeighborsClassifier(K).fit(X, y), Q, 500)))
+    results["latency_us"] = {"p50": float(np.median(times)),
+                             "p99": float(np.percentile(times, 99)), "sklearn_p50": peer_p50}
     console.print(f"4. single-row predict, pima_diabetes: p50 {np.median(times):.1f} us, "
                   f"p99 {np.percentile(times, 99):.1f} us (target p50 <= 50 us); "
-                  f"scikit-learn p50 {np.median(peer_times) * 1e6:.0f} us")
+                  f"scikit-learn p50 {peer_p50:.0f} us")
 
 
 MEMORY_CHILD = r"""

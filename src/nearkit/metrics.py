@@ -51,8 +51,9 @@ class ResolvedMetric:
         Minkowski exponent (meaningful for ``code == MINKOWSKI`` only).
     params : dict
         Effective parameters (``{'p': p}`` for Minkowski, ``{'VI': VI}`` for Mahalanobis).
-    whitening : ndarray of shape (n_features, n_features) or None
-        ``W`` with ``W @ W.T == VI`` for Mahalanobis.
+    whitening : ndarray of shape (n_features, rank) or None
+        ``W`` with ``W @ W.T == VI`` for Mahalanobis (a learned or given covariance of
+        rank r < n_features gives r columns).
     """
 
     name: str
@@ -111,8 +112,8 @@ def resolve_metric(metric, p, metric_params, X):
                 "metric_params for 'mahalanobis' must be None, {'VI': inverse covariance} or "
                 f"{{'V': covariance}}; got keys {sorted(params)}."
             )
-        VI = _mahalanobis_VI(params, X)
-        return ResolvedMetric("mahalanobis", EUCLIDEAN, 2.0, {"VI": VI}, _whitening(VI))
+        VI, whitening = _mahalanobis(params, X)
+        return ResolvedMetric("mahalanobis", EUCLIDEAN, 2.0, {"VI": VI}, whitening)
     if params:
         raise ValueError(
             f"metric_params are not used by metric {metric!r}; got keys {sorted(params)} "
@@ -130,11 +131,13 @@ def resolve_metric(metric, p, metric_params, X):
     return ResolvedMetric(name, _CODES[name], 2.0 if name == "euclidean" else float(p))
 
 
-def _mahalanobis_VI(params, X):
+def _mahalanobis(params, X):
+    """(VI, W) with ``W @ W.T == VI``, from one eigendecomposition."""
     n_samples, n_features = X.shape
     if "VI" in params:
         VI = _square_matrix(params["VI"], "VI", n_features)
-        return (VI + VI.T) / 2
+        VI = (VI + VI.T) / 2
+        return VI, _whitening(VI)
     if "V" in params:
         V = _square_matrix(params["V"], "V", n_features)
         source = "the given covariance V"
@@ -160,7 +163,8 @@ def _mahalanobis_VI(params, X):
         )
     basis = eigvec[:, keep]
     VI = (basis / eigval[keep]) @ basis.T
-    return (VI + VI.T) / 2
+    # whitening straight from V's eigenvectors: rank columns, the null directions dropped
+    return (VI + VI.T) / 2, np.ascontiguousarray(basis / np.sqrt(eigval[keep]))
 
 
 def _square_matrix(value, label, n_features):
