@@ -17,8 +17,11 @@ Usage::
 
     NEARKIT_DATA=../shared/datasets python benchmarks/bench_engines.py [--repeats 5] [--only 1,2]
 
-Timings are medians over ``--repeats`` runs, engines interleaved within each run.  Numbers on
-a shared machine are noisy: compare the ratios, which come from the same run.
+Timings are medians over ``--repeats`` runs, engines interleaved within each run; a run of a
+sub-50 ms predict times as many consecutive calls as fill about 50 ms (like ``timeit``), the
+same for every engine.  The engine order rotates between runs, and each run starts after a
+0.3 s pause so that the previous engine's spinning worker threads are gone.  Numbers on a
+shared machine are noisy: compare the ratios, which come from the same run.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ from nearkit.datasets import list_datasets, load_dataset, make_preprocessor
 
 console = Console(width=200)
 K = 5
+#: seconds of idle before each timed engine run (see ``compare``)
+PAUSE_S = 0.3
 
 
 def vote(labels_of_neighbours, n_classes):
@@ -53,13 +58,23 @@ def vote(labels_of_neighbours, n_classes):
     return np.argmax(counts, axis=1)
 
 
-def median_time(fn, repeats):
+def median_time(fn, repeats, number=1):
+    """Median over ``repeats`` runs of the mean time of ``number`` consecutive calls."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - start) / number)
     return float(np.median(times))
+
+
+def calls_per_run(fn, target_s=0.05):
+    """Calls to time together so that a run lasts about ``target_s`` (timeit's autorange):
+    one call of a sub-millisecond predict is mostly timer and cache noise."""
+    start = time.perf_counter()
+    fn()
+    return max(1, int(target_s / max(time.perf_counter() - start, 1e-7)))
 
 
 def split(name):
@@ -104,10 +119,15 @@ def compare(X, y, Q, repeats, weights="uniform", metric="euclidean"):
     engines = {"nearkit": ours.predict, **peers(X, y, K, weights, metric)}
     for fn in engines.values():  # warm-up, not counted (compiles nearkit's kernels)
         fn(Q[:50])
+    number = {name: calls_per_run(lambda fn=fn: fn(Q)) for name, fn in engines.items()}
     times = {name: [] for name in engines}
-    for _ in range(repeats):
-        for name, fn in engines.items():
-            times[name].append(median_time(lambda fn=fn: fn(Q), 1))
+    names = list(engines)
+    for run in range(repeats):
+        # rotate the order, and pause before each engine: BLAS and OpenMP worker threads
+        # busy-wait after a call (OpenBLAS ~0.1 s), taking a core from whoever runs next
+        for name in names[run % len(names):] + names[:run % len(names)]:
+            time.sleep(PAUSE_S)
+            times[name].append(median_time(lambda fn=engines[name]: fn(Q), 1, number[name]))
     agree = {name: float(np.mean(fn(Q) == engines["nearkit"](Q))) for name, fn in
              engines.items()}
     return ours.algorithm_, {name: float(np.median(t)) for name, t in times.items()}, agree

