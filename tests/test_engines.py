@@ -79,3 +79,57 @@ def test_mahalanobis_does_not_depend_on_batch(algorithm):
         dist, ind = model.kneighbors(Q[i:i + 1])
         np.testing.assert_array_equal(dist[0], batch_dist[i])
         np.testing.assert_array_equal(ind[0], batch_ind[i])
+
+
+@pytest.mark.parametrize("metric,algorithm", [("euclidean", "brute"), ("manhattan", "brute"),
+                                              ("euclidean", "gemm")])
+@pytest.mark.parametrize("scale", [1.0, 1e-120, 1e120, 1e-300, 1e300])
+def test_float32_filters_exact_at_any_scale(metric, algorithm, scale):
+    """The float32 pre-filters (gemm; brute on >= 2048 points) keep float64 results: far
+    queries (float32 overflow), exact duplicates, ties, k beyond the lane bound, and data so
+    small or large that float64 squares underflow or overflow (float64 fallback)."""
+    rng = np.random.default_rng(9)
+    noisy = (rng.random(2600) < 0.5)[:, None]  # half the points on a grid: heavy ties
+    X = rng.integers(0, 4, size=(2600, 5)) + rng.normal(size=(2600, 5)) * noisy
+    Q = rng.integers(0, 4, size=(60, 5)).astype(float)
+    Q[:10] = X[:10]  # exact matches
+    Q[10:13] *= 1e30 if scale < 1e200 else 1e5  # far outside the training range
+    X, Q = X * scale, Q * scale
+    model = KNNClassifier(5, metric=metric, algorithm=algorithm).fit(X, np.arange(len(X)) % 3)
+    for k in (1, 5, 70):
+        with np.errstate(over="ignore"):
+            ref_dist, ref_ind = reference_kneighbors(X, Q, k, metric)
+        dist, ind = model.kneighbors(Q, n_neighbors=k)
+        np.testing.assert_array_equal(ind, ref_ind)
+        np.testing.assert_array_equal(dist, ref_dist)
+    with np.errstate(over="ignore"):
+        ref_ind = reference_kneighbors(X, X[:300], 5, metric, exclude_self=True)[1]
+    np.testing.assert_array_equal(model.kneighbors(return_distance=False)[:300], ref_ind)
+
+
+def _near_duplicates(rng):
+    base = rng.normal(size=(300, 5))
+    X = np.concatenate([base + rng.normal(size=base.shape) * 1e-9 * j for j in range(1, 10)])
+    return X, base[:100] + rng.normal(size=(100, 5)) * 1e-9
+
+
+def _sphere(rng):
+    """Points spread over a sphere whose radii differ by 1e-9, queried from its centre: the
+    nearest are in every tile, and float32 resolves none of them."""
+    X = rng.normal(size=(3000, 5))
+    X *= ((1 + 1e-9 * rng.random(3000)) / np.linalg.norm(X, axis=1))[:, None]
+    return X + 10.0, 10.0 + rng.normal(size=(20, 5)) * 1e-12
+
+
+@pytest.mark.parametrize("make", [_near_duplicates, _sphere])
+@pytest.mark.parametrize("metric,algorithm", [("euclidean", "brute"), ("manhattan", "brute"),
+                                              ("euclidean", "gemm")])
+def test_float32_filters_exact_on_near_ties(metric, algorithm, make):
+    """Distances 1e-9 apart look equal in float32: only the error margin keeps the float64
+    order (without it, about half of these rows come out wrong)."""
+    X, Q = make(np.random.default_rng(10))
+    model = KNNClassifier(5, metric=metric, algorithm=algorithm).fit(X, np.arange(len(X)) % 2)
+    dist, ind = model.kneighbors(Q)
+    ref_dist, ref_ind = reference_kneighbors(X, Q, 5, metric)
+    np.testing.assert_array_equal(ind, ref_ind)
+    np.testing.assert_array_equal(dist, ref_dist)

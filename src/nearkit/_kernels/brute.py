@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from nearkit._kernels.distances import CHEBYSHEV, EUCLIDEAN, MANHATTAN, rdist_to_dist
-from nearkit._kernels.select import heap_init, heap_push, heap_sort_row, kth_bound
+from nearkit._kernels.select import heap_init, heap_push, heap_sort_row, kth_bound, merge_heaps
 
 
 @numba.njit(inline="always", cache=True)
@@ -175,10 +175,4 @@ def brute_knn_split(XT, Q, k, metric, p, exclude_self, tile, n_chunks, out_dist,
                 _tile_rdist(XT, Q[row], t0, tl, metric, p, acc)
                 skip = row if exclude_self else -1
                 _scan_tile(acc, t0, tl, metric, p, skip, cd[c], cr[c], ci[c], row, lanes)
-    hr = np.empty((m, k))
-    heap_init(out_dist, hr, out_ind)
-    for row in range(m):
-        for c in range(n_chunks):
-            for j in range(k):
-                heap_push(out_dist, hr, out_ind, row, cd[c, row, j], cr[c, row, j], ci[c, row, j])
-        heap_sort_row(out_dist, hr, out_ind, row)
+    merge_heaps(cd, cr, ci, out_dist, out_ind)

@@ -107,3 +107,17 @@ def kth_bound(values, k, lanes):
     if not found:
         return np.inf
     return lanes[k - 1]
+
+
+@numba.njit(cache=True)
+def merge_heaps(cd, cr, ci, out_dist, out_ind):
+    """Merge per-chunk heaps (n_chunks, m, k) into sorted rows of ``out_dist``/``out_ind``."""
+    n_chunks, m, k = cd.shape
+    hr = np.empty((m, k))
+    heap_init(out_dist, hr, out_ind)
+    for row in range(m):
+        for c in range(n_chunks):
+            for j in range(k):
+                heap_push(out_dist, hr, out_ind, row, cd[c, row, j], cr[c, row, j],
+                          ci[c, row, j])
+        heap_sort_row(out_dist, hr, out_ind, row)
