@@ -40,7 +40,7 @@ def _limit(hr, row, scale_r, m_q, bound):
     return min(np.float32((hr[row, 0] * scale_r + m_q) * (1.0 + 2.0**-20)), bound)
 
 
-@numba.njit(inline="always", cache=True)
+@numba.njit(cache=True)
 def _brute32_rows(XT32, m_x, X, Q32, m_q, Q, metric, scale_r, exclude_self, tile, q0, p0, p1,
                   hd, hr, hi):
     """Offer training points p0 .. p1-1 to the heaps of queries q0 .. q0+len(hd)-1."""
@@ -106,7 +106,7 @@ def _brute32_rows(XT32, m_x, X, Q32, m_q, Q, metric, scale_r, exclude_self, tile
                             limit = _limit(hr, row, scale_r, mq, bound)
 
 
-@numba.njit(inline="always", cache=True)
+@numba.njit(cache=True)
 def _brute32_block(XT32, m_x, X, Q32, m_q, Q, k, metric, scale_r, exclude_self, tile, q0, q1,
                    out_dist, out_ind):
     """Rows q0 .. q1-1 of :func:`brute32_knn`: one work item, owned by one thread."""
