@@ -113,6 +113,26 @@ class _Engine:
         return dist, ind
 
 
+def power_of_two_scale(centred):
+    """Power of two ``s`` with ``max |centred * s| <= 1``, or None when ``s`` is outside
+    [2**-400, 2**400]: data that far from 1 has float64 squares that underflow or overflow,
+    which the relative float32 error bounds do not cover, so it is searched in float64."""
+    scale = np.ldexp(1.0, -int(np.frexp(np.abs(centred).max(initial=0.0))[1]))
+    return scale if 2.0**-400 <= scale <= 2.0**400 else None
+
+
+def float32_queries(Q, center, scale):
+    """Centred, scaled float32 copies of the queries, their squared norms (float64), and a
+    mask of the queries too far out for float32 (norm or dot products could overflow: the
+    kernels admit every point for them, and their copy is zeroed)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        Q32 = ((Q - center) * scale).astype(np.float32)
+        norms = np.einsum("ij,ij->i", Q32, Q32, dtype=np.float64)
+    far = ~(norms <= 2.0**100)
+    Q32[far] = 0.0
+    return Q32, norms, far
+
+
 #: training size from which Euclidean and Manhattan brute force sweep float32 copies: below
 #: it, preparing the float32 queries costs about what the faster sweep saves (measured on
 #: pima_diabetes, 614 points: 0.165 ms either way; social_network_ads, 320: 0.10 vs 0.05 ms)
@@ -150,10 +170,10 @@ class BruteForceIndex(_Engine):
         self.tile = int(min(4096, max(256, (32768 // max(1, self.n_features)) // 64 * 64)))
         self._XT32 = None
         if self.metric_code in (EUCLIDEAN, MANHATTAN) and self.n_samples >= FLOAT32_MIN_SAMPLES:
-            self._center = X.mean(axis=0) if len(X) else np.zeros(self.n_features)
+            self._center = X.mean(axis=0)
             centred = X - self._center
-            self._scale = np.ldexp(1.0, -int(np.frexp(np.abs(centred).max(initial=0.0))[1]))
-            if 2.0**-400 <= self._scale <= 2.0**400:  # else float64 squares may underflow
+            self._scale = power_of_two_scale(centred)
+            if self._scale is not None:
                 self._c = 8.0 * (self.n_features + 16) * 2.0**-24
                 scaled = (centred * self._scale).astype(np.float32)
                 self._XT32 = np.ascontiguousarray(scaled.T)
@@ -174,15 +194,9 @@ class BruteForceIndex(_Engine):
         m = Q.shape[0]
         serial = n_threads == 1 or m * self.n_samples * self.n_features < SERIAL_WORK
         if self._XT32 is not None:
-            with np.errstate(over="ignore", invalid="ignore"):
-                Q32 = ((Q - self._center) * self._scale).astype(np.float32)
-                size = np.einsum("ij,ij->i", Q32, Q32, dtype=np.float64)
+            Q32, _, far = float32_queries(Q, self._center, self._scale)
             m_q = self._margins(Q32) + (self.n_features + 1) * 2.0**-140
-            # queries far outside the training data's range could overflow float32: admit all
-            bad = ~(size <= 2.0**100)
-            if bad.any():
-                m_q[bad] = np.inf
-                Q32[bad] = 0.0
+            m_q[far] = np.inf
             scale_r = self._scale**2 if self.metric_code == EUCLIDEAN else self._scale
             args = (self._XT32, self._m_x, self._X, Q32, m_q, Q, k, self.metric_code, scale_r,
                     exclude_self, self.tile)
@@ -251,14 +265,12 @@ class GemmIndex(_Engine):
         self._center = X.mean(axis=0)
         centred = self._Xp[valid] - self._center
         # a power of two keeps the float32 copies away from overflow and underflow exactly
-        self._scale = np.ldexp(1.0, -int(np.frexp(np.abs(centred).max(initial=0.0))[1]))
-        self._c = 4.0 * (self.n_features + 16) * 2.0**-24
-        # Far from 1, float64 squares of differences underflow or overflow, so the exact
-        # distances leave the float32 error bound (which is relative); such data is searched
-        # by exact brute force instead.
+        self._scale = power_of_two_scale(centred)
         self._fallback = None
-        if not 2.0**-400 <= self._scale <= 2.0**400:
+        if self._scale is None:  # float64 search (see power_of_two_scale)
             self._fallback = BruteForceIndex(X, EUCLIDEAN, 2.0)
+            return
+        self._c = 4.0 * (self.n_features + 16) * 2.0**-24
         self._tiles32 = np.zeros((len(self._perm), self.n_features), dtype=np.float32)
         self._tiles32[valid] = centred * self._scale
         norms = np.einsum("ij,ij->i", self._tiles32, self._tiles32, dtype=np.float64)
@@ -280,16 +292,9 @@ class GemmIndex(_Engine):
         assign_tiles(Q, *self._tree, q_tile)
         order = np.argsort(q_tile, kind="stable")
         Qs = Q[order]
-        with np.errstate(over="ignore", invalid="ignore"):
-            Q32 = ((Qs - self._center) * self._scale).astype(np.float32)
-            norms = np.einsum("ij,ij->i", Q32, Q32, dtype=np.float64)
+        Q32, norms, far = float32_queries(Qs, self._center, self._scale)
         q_slack = norms * (self._c - 1.0)
-        # queries far outside the training data's range could overflow float32 (their norm or
-        # a dot product with a training point): admit every point for them
-        bad = ~(norms <= 2.0**100)
-        if bad.any():
-            q_slack[bad] = np.inf
-            Q32[bad] = 0.0
+        q_slack[far] = np.inf
         self_pos = self._position[order] if exclude_self else np.full(m, -1, dtype=np.int64)
         block = int(min(self.max_query_block, max(16, -(-m // (4 * n_threads)))))
         sorted_dist = np.empty_like(dist)
