@@ -192,7 +192,6 @@ class BruteForceIndex(_Engine):
 
     def _search(self, Q, k, exclude_self, n_threads, dist, ind):
         m = Q.shape[0]
-        serial = n_threads == 1 or m * self.n_samples * self.n_features < SERIAL_WORK
         if self._XT32 is not None:
             Q32, _, far = float32_queries(Q, self._center, self._scale)
             m_q = self._margins(Q32) + (self.n_features + 1) * 2.0**-140
@@ -200,28 +199,18 @@ class BruteForceIndex(_Engine):
             scale_r = self._scale**2 if self.metric_code == EUCLIDEAN else self._scale
             args = (self._XT32, self._m_x, self._X, Q32, m_q, Q, k, self.metric_code, scale_r,
                     exclude_self, self.tile)
-            if serial:
-                brute32_knn_serial(*args, 64, dist, ind)
-                return
-            with kernel_threads(n_threads):
-                if m < 4 * n_threads and self.n_samples >= 4 * self.tile:
-                    brute32_knn_split(*args, 4 * n_threads, dist, ind)
-                else:
-                    brute32_knn(*args, self._query_block(m, n_threads), dist, ind)
-            return
-        args = (self._XT, Q, k, self.metric_code, self.p, exclude_self, self.tile)
-        if serial:
-            brute_knn_serial(*args, 64, dist, ind)
+            serial_kernel, split_kernel, kernel = brute32_knn_serial, brute32_knn_split, brute32_knn
+        else:
+            args = (self._XT, Q, k, self.metric_code, self.p, exclude_self, self.tile)
+            serial_kernel, split_kernel, kernel = brute_knn_serial, brute_knn_split, brute_knn
+        if n_threads == 1 or m * self.n_samples * self.n_features < SERIAL_WORK:
+            serial_kernel(*args, 64, dist, ind)
             return
         with kernel_threads(n_threads):
             if m < 4 * n_threads and self.n_samples >= 4 * self.tile:
-                brute_knn_split(*args, 4 * n_threads, dist, ind)
+                split_kernel(*args, 4 * n_threads, dist, ind)
             else:
-                brute_knn(*args, self._query_block(m, n_threads), dist, ind)
-
-    @staticmethod
-    def _query_block(m, n_threads):
-        return int(min(64, max(1, -(-m // (4 * n_threads)))))
+                kernel(*args, int(min(64, max(1, -(-m // (4 * n_threads))))), dist, ind)
 
 
 class GemmIndex(_Engine):

@@ -16,7 +16,14 @@ import numba
 import numpy as np
 
 from nearkit._kernels.distances import CHEBYSHEV, EUCLIDEAN, MANHATTAN, rdist_to_dist
-from nearkit._kernels.select import heap_init, heap_push, heap_sort_row, kth_bound, merge_heaps
+from nearkit._kernels.select import (
+    chunk_heaps,
+    heap_init,
+    heap_push,
+    heap_sort_row,
+    kth_bound,
+    merge_heaps,
+)
 
 
 @numba.njit(inline="always", cache=True)
@@ -160,9 +167,7 @@ def brute_knn_split(XT, Q, k, metric, p, exclude_self, tile, n_chunks, out_dist,
     n = XT.shape[1]
     m = Q.shape[0]
     chunk = (n + n_chunks - 1) // n_chunks
-    cd = np.empty((n_chunks, m, k))
-    cr = np.empty((n_chunks, m, k))
-    ci = np.empty((n_chunks, m, k), dtype=np.int64)
+    cd, cr, ci = chunk_heaps(n_chunks, m, k)
     for c in numba.prange(n_chunks):
         heap_init(cd[c], cr[c], ci[c])
         acc = np.empty(tile)

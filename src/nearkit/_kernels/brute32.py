@@ -26,6 +26,7 @@ import numpy as np
 
 from nearkit._kernels.distances import EUCLIDEAN, pair_rdist, rdist_to_dist
 from nearkit._kernels.select import (
+    chunk_heaps,
     heap_init,
     heap_push,
     heap_sort_row,
@@ -178,9 +179,7 @@ def brute32_knn_split(XT32, m_x, X, Q32, m_q, Q, k, metric, scale_r, exclude_sel
     n = XT32.shape[1]
     m = Q.shape[0]
     chunk = (n + n_chunks - 1) // n_chunks
-    cd = np.empty((n_chunks, m, k))
-    cr = np.empty((n_chunks, m, k))
-    ci = np.empty((n_chunks, m, k), dtype=np.int64)
+    cd, cr, ci = chunk_heaps(n_chunks, m, k)
     for c in numba.prange(n_chunks):
         heap_init(cd[c], cr[c], ci[c])
         _brute32_rows(XT32, m_x, X, Q32, m_q, Q, metric, scale_r, exclude_self, tile, 0,

@@ -121,3 +121,10 @@ def merge_heaps(cd, cr, ci, out_dist, out_ind):
                 heap_push(out_dist, hr, out_ind, row, cd[c, row, j], cr[c, row, j],
                           ci[c, row, j])
         heap_sort_row(out_dist, hr, out_ind, row)
+
+
+@numba.njit(inline="always", cache=True)
+def chunk_heaps(n_chunks, m, k):
+    """Uninitialised heaps (dist, rdist, ind), one set of m rows per training chunk."""
+    return (np.empty((n_chunks, m, k)), np.empty((n_chunks, m, k)),
+            np.empty((n_chunks, m, k), dtype=np.int64))
