@@ -21,8 +21,8 @@ by a median-split tree (:func:`partition`), so a tile is a compact region of spa
 are sorted by the tile they fall in (:func:`assign_tiles`).  A block of sorted queries first
 measures its *home* tiles exactly (float64, SIMD over the tile's points), which puts near-final
 k-th distances in the heaps before any GEMM, then runs the GEMM filter over the other tiles,
-nearest tile numbers first.  On the real datasets this leaves about 10-15 exact re-measurements
-per query instead of about 40 in arbitrary order.
+nearest tile numbers first.  Measured: about 15 exact re-measurements per query on
+bank_churn and 21 on spotify_tracks, instead of 41 and 44 in arbitrary order.
 """
 
 import numba
