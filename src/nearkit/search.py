@@ -177,24 +177,23 @@ class BruteForceIndex(_Engine):
                 self._c = 8.0 * (self.n_features + 16) * 2.0**-24
                 scaled = (centred * self._scale).astype(np.float32)
                 self._XT32 = np.ascontiguousarray(scaled.T)
-                self._m_x = self._margins(scaled).astype(np.float32)
+                norms = np.einsum("ij,ij->i", scaled, scaled, dtype=np.float64)
+                self._m_x = self._margins(scaled, norms).astype(np.float32)
                 self._m_x = np.nextafter(self._m_x, np.float32(np.inf))
         if self._XT32 is None:
             self._XT = np.ascontiguousarray(X.T)
 
-    def _margins(self, scaled32):
-        """``c N(x)`` per row of a scaled float32 array (float64)."""
+    def _margins(self, scaled32, squared_norms):
+        """``c N(x)`` per row of a scaled float32 array (float64), given its squared norms."""
         if self.metric_code == EUCLIDEAN:
-            norms = np.einsum("ij,ij->i", scaled32, scaled32, dtype=np.float64)
-        else:
-            norms = np.abs(scaled32).sum(axis=1, dtype=np.float64)
-        return self._c * norms
+            return self._c * squared_norms
+        return self._c * np.abs(scaled32).sum(axis=1, dtype=np.float64)
 
     def _search(self, Q, k, exclude_self, n_threads, dist, ind):
         m = Q.shape[0]
         if self._XT32 is not None:
-            Q32, _, far = float32_queries(Q, self._center, self._scale)
-            m_q = self._margins(Q32) + (self.n_features + 1) * 2.0**-140
+            Q32, norms, far = float32_queries(Q, self._center, self._scale)
+            m_q = self._margins(Q32, norms) + (self.n_features + 1) * 2.0**-140
             m_q[far] = np.inf
             scale_r = self._scale**2 if self.metric_code == EUCLIDEAN else self._scale
             args = (self._XT32, self._m_x, self._X, Q32, m_q, Q, k, self.metric_code, scale_r,

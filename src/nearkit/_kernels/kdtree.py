@@ -483,24 +483,15 @@ def _query_one(X_perm, perm, node_start, node_end, node_lo, node_hi, left, right
         bl = _box_rdist(q, node_lo[lc], node_hi[lc], metric, p, thresh)
         br = _box_rdist(q, node_lo[rc], node_hi[rc], metric, p, thresh)
         # push the farther child first so that the nearer one is visited first
-        if bl <= br:
-            if br <= thresh:
-                stack_node[top] = rc
-                stack_bound[top] = br
-                top += 1
-            if bl <= thresh:
-                stack_node[top] = lc
-                stack_bound[top] = bl
-                top += 1
-        else:
-            if bl <= thresh:
-                stack_node[top] = lc
-                stack_bound[top] = bl
-                top += 1
-            if br <= thresh:
-                stack_node[top] = rc
-                stack_bound[top] = br
-                top += 1
+        near, far, b_near, b_far = (lc, rc, bl, br) if bl <= br else (rc, lc, br, bl)
+        if b_far <= thresh:
+            stack_node[top] = far
+            stack_bound[top] = b_far
+            top += 1
+        if b_near <= thresh:
+            stack_node[top] = near
+            stack_bound[top] = b_near
+            top += 1
 
     # in-place heapsort: ascending by (dist, index)
     for end in range(k - 1, 0, -1):

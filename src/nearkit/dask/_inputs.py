@@ -133,20 +133,16 @@ def as_dask_labels(y, row_chunks):
         y = y.to_dask_array(lengths=True)
     elif not isinstance(y, da.Array):
         y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-d (n_samples,); got shape {y.shape}.")
-        if y.shape[0] != sum(row_chunks):
-            raise ValueError(f"X has {sum(row_chunks)} rows but y has {y.shape[0]} labels.")
-        return da.from_array(y, chunks=(row_chunks,))
-    check_known_chunks(y, "y")
+    if isinstance(y, da.Array):
+        check_known_chunks(y, "y")
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
         raise ValueError(f"y must be 1-d (n_samples,); got shape {y.shape}.")
     if y.shape[0] != sum(row_chunks):
         raise ValueError(f"X has {sum(row_chunks)} rows but y has {y.shape[0]} labels.")
+    if isinstance(y, np.ndarray):
+        return da.from_array(y, chunks=(row_chunks,))
     if y.chunks[0] != tuple(row_chunks):
         y = y.rechunk((tuple(row_chunks),))
     return y
