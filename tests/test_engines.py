@@ -133,3 +133,26 @@ def test_float32_filters_exact_on_near_ties(metric, algorithm, make):
     ref_dist, ref_ind = reference_kneighbors(X, Q, 5, metric)
     np.testing.assert_array_equal(ind, ref_ind)
     np.testing.assert_array_equal(dist, ref_dist)
+
+
+@pytest.mark.parametrize("algorithm", sorted(ENGINES))
+@pytest.mark.parametrize("n", [64, 300, 4096])
+@pytest.mark.parametrize("metric,tail", [("euclidean", 2.0**-26), ("minkowski", 2.0**-17.4)])
+def test_distinct_surrogates_with_equal_distances(algorithm, n, metric, tail):
+    """Point 0's surrogate is one ulp above the others' (1 + 2**-52 against 1), yet its
+    distance (sqrt, or cube root for p=3) rounds to the same 1.0, so on index it comes first.
+    A filter that compares surrogates without slack drops it (brute and gemm did, through
+    the tile's k-th bound)."""
+    if algorithm == "gemm" and metric != "euclidean":
+        pytest.skip("gemm is Euclidean only")
+    X = np.zeros((n, 2))
+    X[:, 0] = 1.0
+    X[0, 1] = tail
+    Q = np.zeros((3, 2))
+    p = 3.0 if metric == "minkowski" else 2.0
+    model = KNNClassifier(3, metric=metric, p=p, algorithm=algorithm).fit(X, np.arange(n) % 2)
+    dist, ind = model.kneighbors(Q)
+    ref_dist, ref_ind = reference_kneighbors(X, Q, 3, metric, p=p)
+    assert ref_ind[0, 0] == 0 and ref_dist[0, 0] == 1.0  # the construction is what it says
+    np.testing.assert_array_equal(ind, ref_ind)
+    np.testing.assert_array_equal(dist, ref_dist)

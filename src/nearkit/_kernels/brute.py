@@ -15,7 +15,14 @@ definition of :mod:`nearkit._kernels.distances`), and neighbours are kept by the
 import numba
 import numpy as np
 
-from nearkit._kernels.distances import CHEBYSHEV, EUCLIDEAN, MANHATTAN, rdist_to_dist
+from nearkit._kernels.distances import (
+    CHEBYSHEV,
+    EUCLIDEAN,
+    MANHATTAN,
+    prefilter_slack,
+    rdist_to_dist,
+    widen,
+)
 from nearkit._kernels.select import (
     chunk_heaps,
     heap_init,
@@ -70,7 +77,10 @@ def _scan_tile(acc, t0, tl, metric, p, skip, hd, hr, hi, row, lanes):
     # Points beyond the tile's k-th smallest can never enter: bounding it first spares most
     # heap pushes while the heap is still filling (measured 2x on pima_diabetes).
     bound = kth_bound(values, hd.shape[1], lanes)
-    top_r = min(bound, hr[row, 0])
+    # a surrogate a little above the k-th can tie its distance and win on index
+    # (see prefilter_slack): filter against the widened surrogate, decide on the full key
+    slack, tiny_r = prefilter_slack(metric, p)
+    top_r = widen(min(bound, hr[row, 0]), slack, tiny_r)
     for c0 in range(0, tl, 64):
         chunk = acc[c0:min(tl, c0 + 64)]
         # vectorised pre-tests, of the chunk then of its 16-point pieces: most chunks hold
@@ -90,12 +100,10 @@ def _scan_tile(acc, t0, tl, metric, p, skip, hd, hr, hi, row, lanes):
             for t in range(piece.shape[0]):
                 r = piece[t]
                 i = t0 + c0 + c1 + t
-                # Visiting in increasing index order: r > top_r means a larger distance or
-                # an equal one with a larger index, so it cannot enter.
                 if r > top_r or i == skip:
                     continue
                 heap_push(hd, hr, hi, row, rdist_to_dist(r, metric, p), r, i)
-                top_r = min(bound, hr[row, 0])
+                top_r = widen(min(bound, hr[row, 0]), slack, tiny_r)
 
 
 @numba.njit(inline="always", cache=True)

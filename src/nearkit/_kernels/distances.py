@@ -62,6 +62,35 @@ def rdist_to_dist(rdist, metric, p):
     return rdist
 
 
+@numba.njit(inline="always", cache=True)
+def prefilter_slack(metric, p):
+    """(slack, tiny_r) for filtering candidates on the surrogate instead of the full key.
+
+    Neighbours are ranked by (distance, index), and two different surrogates can convert to
+    the same distance (``sqrt`` and ``** (1/p)`` compress: for Euclidean, surrogates one ulp
+    apart share a square root), so a point whose surrogate is a little *above* the k-th one
+    may still tie its distance and win on index.  A filter on the surrogate must therefore
+    admit everything up to :func:`widen` of the k-th surrogate, and decide on the full key:
+    a relative slack far larger than that rounding (1e-12, times p for Minkowski with p > 1;
+    libm's ``pow`` is monotone only up to its last-bit error, which the slack also absorbs),
+    floored at ``tiny_r`` below which the distance may be subnormal and a relative slack
+    means nothing.  Manhattan and Chebyshev compare exactly (the distance is the surrogate).
+    """
+    if metric == EUCLIDEAN:
+        return 1e-12, 1e-300
+    if metric == MINKOWSKI:
+        return 1e-12 * max(1.0, p), 1e-300 ** min(p, 1.0)
+    return 0.0, 0.0
+
+
+@numba.njit(inline="always", cache=True)
+def widen(top_r, slack, tiny_r):
+    """Largest surrogate that could still give a key at or below surrogate ``top_r``'s
+    distance (see :func:`prefilter_slack`); +inf stays +inf."""
+    t = top_r * (1.0 + slack)
+    return t if t > tiny_r else tiny_r
+
+
 @numba.njit(parallel=True, cache=True)
 def whiten(X, W, out):
     """``out = X @ W``, each entry summed over the features in order (no BLAS).

@@ -28,7 +28,7 @@ bank_churn and 21 on spotify_tracks, instead of 41 and 44 in arbitrary order.
 import numba
 import numpy as np
 
-from nearkit._kernels.distances import EUCLIDEAN, pair_rdist
+from nearkit._kernels.distances import EUCLIDEAN, pair_rdist, prefilter_slack, widen
 from nearkit._kernels.select import heap_init, heap_push, heap_sort_row, kth_bound
 
 #: tile widths are multiples of this (the vectorised pre-filter tests this many points at once)
@@ -215,10 +215,12 @@ def _home_tile(XT, perm, q, s0, width, self_pos, row, acc, lanes, hd, hr, hi):
             a[t] += diff * diff
     if s0 <= self_pos < s0 + width:
         a[self_pos - s0] = np.inf
-    bound = kth_bound(a, hd.shape[1], lanes)
+    # widened: a surrogate a little above the k-th can tie its distance (prefilter_slack)
+    slack, tiny_r = prefilter_slack(EUCLIDEAN, 2.0)
+    bound = widen(kth_bound(a, hd.shape[1], lanes), slack, tiny_r)
     for t in range(width):
         r = a[t]
-        if r > bound or r > hr[row, 0]:
+        if r > bound or r > widen(hr[row, 0], slack, tiny_r):
             continue
         idx = perm[s0 + t]
         if idx >= 0 and s0 + t != self_pos:

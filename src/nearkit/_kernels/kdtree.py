@@ -34,7 +34,13 @@ point in the box, and a node is pruned only when no point in it could pass the p
 import numba
 import numpy as np
 
-from nearkit._kernels.distances import EUCLIDEAN, MINKOWSKI, accumulate, rdist_to_dist
+from nearkit._kernels.distances import (
+    MINKOWSKI,
+    accumulate,
+    prefilter_slack,
+    rdist_to_dist,
+    widen,
+)
 
 __all__ = ["build_kdtree", "query_kdtree", "kdtree_depth"]
 
@@ -383,8 +389,7 @@ def _threshold(top_d, top_r, slack, tiny_r):
     """Largest surrogate that could still give a key below the current k-th key."""
     if top_d == np.inf or top_r == np.inf:
         return np.inf
-    t = top_r * (1.0 + slack)
-    return t if t > tiny_r else tiny_r
+    return widen(top_r, slack, tiny_r)
 
 
 @numba.njit(cache=True)
@@ -521,17 +526,7 @@ def query_kdtree(X_perm, perm, node_start, node_end, node_lo, node_hi, left, rig
     m = Q.shape[0]
     if k <= 0 or m == 0:
         return
-    if metric == EUCLIDEAN:
-        slack = 1e-12
-        tiny_r = 1e-300
-    elif metric == MINKOWSKI:
-        slack = 1e-12 * max(1.0, p)
-        # below tiny_r the distance r**(1/p) (or r itself) may be subnormal, where a
-        # relative slack is meaningless: never prefilter there
-        tiny_r = 1e-300 ** min(p, 1.0)
-    else:  # MANHATTAN, CHEBYSHEV: the distance is the surrogate, comparisons are exact
-        slack = 0.0
-        tiny_r = 0.0
+    slack, tiny_r = prefilter_slack(metric, p)
     # at most one pending sibling per level, plus the node being expanded
     stack_size = kdtree_depth(left, right) + 2
     # a fixed number of chunks (numba.get_num_threads() inside the kernel would defeat the
