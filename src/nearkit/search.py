@@ -250,6 +250,12 @@ class GemmIndex(_Engine):
         self._Xp[valid] = X[self._perm[valid]]
         self._XT = np.ascontiguousarray(self._Xp.T)
         self._XT[:, ~valid] = np.inf  # padding is never near anything
+        n_tiles = len(leaves)
+        self._box_lo = np.empty((n_tiles, self.n_features))
+        self._box_hi = np.empty((n_tiles, self.n_features))
+        for tile, rows in enumerate(leaves):
+            self._box_lo[tile] = X[rows].min(axis=0)
+            self._box_hi[tile] = X[rows].max(axis=0)
         self._center = X.mean(axis=0)
         centred = self._Xp[valid] - self._center
         # a power of two keeps the float32 copies away from overflow and underflow exactly
@@ -289,8 +295,9 @@ class GemmIndex(_Engine):
         sorted_ind = np.empty_like(ind)
         with kernel_threads(n_threads), blas_threads(1):
             gemm_knn(self._tiles32, self._w32, self._XT, self._Xp, self._perm,
-                     self._tile_start, Q32, q_slack, self._scale**2, Qs, q_tile[order],
-                     self_pos, k, block, sorted_dist, sorted_ind)
+                     self._tile_start, self._box_lo, self._box_hi, Q32, q_slack,
+                     self._scale**2, Qs, q_tile[order], self_pos, k, block, sorted_dist,
+                     sorted_ind)
         dist[order] = sorted_dist
         ind[order] = sorted_ind
 

@@ -15,26 +15,19 @@ definition of :mod:`nearkit._kernels.distances`), and neighbours are kept by the
 import numba
 import numpy as np
 
-from nearkit._kernels.distances import (
-    CHEBYSHEV,
-    EUCLIDEAN,
-    MANHATTAN,
-    prefilter_slack,
-    rdist_to_dist,
-    widen,
-)
+from nearkit._kernels.distances import CHEBYSHEV, EUCLIDEAN, MANHATTAN
 from nearkit._kernels.select import (
     chunk_heaps,
     heap_init,
     heap_push,
     heap_sort_row,
-    kth_bound,
     merge_heaps,
+    offer_tile,
 )
 
 
 @numba.njit(inline="always", cache=True)
-def _tile_rdist(XT, q, t0, tl, metric, p, acc):
+def tile_rdist(XT, q, t0, tl, metric, p, acc):
     """acc[:tl] = surrogate distances from query ``q`` to training points t0 .. t0+tl-1."""
     d = XT.shape[0]
     for t in range(tl):
@@ -69,44 +62,6 @@ def _tile_rdist(XT, q, t0, tl, metric, p, acc):
 
 
 @numba.njit(inline="always", cache=True)
-def _scan_tile(acc, t0, tl, metric, p, skip, hd, hr, hi, row, lanes):
-    """Offer a tile's surrogates to heap ``row``; points are visited in index order."""
-    values = acc[:tl]
-    if t0 <= skip < t0 + tl:
-        values[skip - t0] = np.inf  # the query itself (exclude_self) is never offered
-    # Points beyond the tile's k-th smallest can never enter: bounding it first spares most
-    # heap pushes while the heap is still filling (measured 2x on pima_diabetes).
-    bound = kth_bound(values, hd.shape[1], lanes)
-    # a surrogate a little above the k-th can tie its distance and win on index
-    # (see prefilter_slack): filter against the widened surrogate, decide on the full key
-    slack, tiny_r = prefilter_slack(metric, p)
-    top_r = widen(min(bound, hr[row, 0]), slack, tiny_r)
-    for c0 in range(0, tl, 64):
-        chunk = acc[c0:min(tl, c0 + 64)]
-        # vectorised pre-tests, of the chunk then of its 16-point pieces: most chunks hold
-        # no candidate, and a candidate's piece is found without a 64-step scalar loop
-        hits = 0
-        for t in range(chunk.shape[0]):
-            hits += chunk[t] <= top_r
-        if hits == 0:
-            continue
-        for c1 in range(0, chunk.shape[0], 16):
-            piece = chunk[c1:c1 + 16]
-            hits = 0
-            for t in range(piece.shape[0]):
-                hits += piece[t] <= top_r
-            if hits == 0:
-                continue
-            for t in range(piece.shape[0]):
-                r = piece[t]
-                i = t0 + c0 + c1 + t
-                if r > top_r or i == skip:
-                    continue
-                heap_push(hd, hr, hi, row, rdist_to_dist(r, metric, p), r, i)
-                top_r = widen(min(bound, hr[row, 0]), slack, tiny_r)
-
-
-@numba.njit(inline="always", cache=True)
 def _brute_block(XT, Q, k, metric, p, exclude_self, tile, q0, q1, out_dist, out_ind):
     """Rows q0 .. q1-1 of :func:`brute_knn`: one work item, owned by one thread."""
     n = XT.shape[1]
@@ -120,9 +75,9 @@ def _brute_block(XT, Q, k, metric, p, exclude_self, tile, q0, q1, out_dist, out_
     for t0 in range(0, n, tile):
         tl = min(tile, n - t0)
         for row in range(nb):
-            _tile_rdist(XT, Q[q0 + row], t0, tl, metric, p, acc)
+            tile_rdist(XT, Q[q0 + row], t0, tl, metric, p, acc)
             skip = q0 + row if exclude_self else -1
-            _scan_tile(acc, t0, tl, metric, p, skip, hd, hr, hi, row, lanes)
+            offer_tile(acc[:tl], t0, None, metric, p, skip, hd, hr, hi, row, lanes)
     for row in range(nb):
         heap_sort_row(hd, hr, hi, row)
 
@@ -185,7 +140,8 @@ def brute_knn_split(XT, Q, k, metric, p, exclude_self, tile, n_chunks, out_dist,
         for t0 in range(c0, c1, tile):
             tl = min(tile, c1 - t0)
             for row in range(m):
-                _tile_rdist(XT, Q[row], t0, tl, metric, p, acc)
+                tile_rdist(XT, Q[row], t0, tl, metric, p, acc)
                 skip = row if exclude_self else -1
-                _scan_tile(acc, t0, tl, metric, p, skip, cd[c], cr[c], ci[c], row, lanes)
+                offer_tile(acc[:tl], t0, None, metric, p, skip, cd[c], cr[c], ci[c], row,
+                           lanes)
     merge_heaps(cd, cr, ci, out_dist, out_ind)

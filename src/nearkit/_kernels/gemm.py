@@ -20,16 +20,25 @@ Layout and order (what makes the filter selective).  The training points are cut
 by a median-split tree (:func:`partition`), so a tile is a compact region of space; queries
 are sorted by the tile they fall in (:func:`assign_tiles`).  A block of sorted queries first
 measures its *home* tiles exactly (float64, SIMD over the tile's points), which puts near-final
-k-th distances in the heaps before any GEMM, then runs the GEMM filter over the other tiles,
-nearest tile numbers first.  Measured: about 15 exact re-measurements per query on
-bank_churn and 21 on spotify_tracks, instead of 41 and 44 in arbitrary order.
+k-th distances in the heaps before any GEMM, then runs the GEMM filter over the other tiles.
+
+Pruning by bounding box.  Each tile keeps the bounding box of its float64 points.  A lower
+bound of a query's distance to the box, summed in feature order like the exact distance
+(rounding is monotone, so it never exceeds the distance of a point in the box), rules the
+tile out for that query once it exceeds the query's (widened) k-th distance.  Per tile the
+GEMM runs only over the block's rows still live, gathered into a smaller matrix, and tiles
+go nearest first (by the bound summed over the block), so the k-th distances shrink early.
+Measured on the test splits: the GEMM covers 42% of the (query, point) pairs on bank_churn,
+62% on spotify_tracks and 72% on loan_approval, within 2 points of what the final k-th
+distances would allow; about 12, 20 and 19 points per query are re-measured exactly.
 """
 
 import numba
 import numpy as np
 
+from nearkit._kernels.brute import tile_rdist
 from nearkit._kernels.distances import EUCLIDEAN, pair_rdist, prefilter_slack, widen
-from nearkit._kernels.select import heap_init, heap_push, heap_sort_row, kth_bound
+from nearkit._kernels.select import heap_init, heap_push, heap_sort_row, offer_tile
 
 #: tile widths are multiples of this (the vectorised pre-filter tests this many points at once)
 CHUNK = 64
@@ -91,8 +100,8 @@ def assign_tiles(Q, dim, value, left, right, out):
 
 
 @numba.njit(parallel=True, cache=True)
-def gemm_knn(tiles32, w32, XT, Xp, perm, tile_start, Q32, q_slack, scale2, Q, q_tile, self_pos,
-             k, query_block, out_dist, out_ind):
+def gemm_knn(tiles32, w32, XT, Xp, perm, tile_start, box_lo, box_hi, Q32, q_slack, scale2, Q,
+             q_tile, self_pos, k, query_block, out_dist, out_ind):
     """k nearest neighbours (Euclidean) of every query, parallel over query blocks.
 
     Parameters
@@ -110,6 +119,8 @@ def gemm_knn(tiles32, w32, XT, Xp, perm, tile_start, Q32, q_slack, scale2, Q, q_
     perm : int64 array of shape (n_padded,)
         Training index of each position; -1 for padding.
     tile_start : int64 array of shape (n_tiles + 1,)
+    box_lo, box_hi : float64 arrays of shape (n_tiles, d)
+        Bounding box of each tile's (prepared, uncentred) points.
     Q32 : float32 array of shape (m, d)
         Centred, scaled queries in float32 (sorted by tile).
     q_slack : float64 array of shape (m,)
@@ -135,14 +146,16 @@ def gemm_knn(tiles32, w32, XT, Xp, perm, tile_start, Q32, q_slack, scale2, Q, q_
     n_blocks = (m + query_block - 1) // query_block
     for b in numba.prange(n_blocks):
         q0 = b * query_block
-        _gemm_block(tiles32, w32, XT, Xp, perm, tile_start, Q32, q_slack, scale2, Q, q_tile,
-                    self_pos, k, q0, min(m, q0 + query_block), max_width, out_dist, out_ind)
+        _gemm_block(tiles32, w32, XT, Xp, perm, tile_start, box_lo, box_hi, Q32, q_slack,
+                    scale2, Q, q_tile, self_pos, k, q0, min(m, q0 + query_block), max_width,
+                    out_dist, out_ind)
 
 
 @numba.njit(cache=True)
-def _gemm_block(tiles32, w32, XT, Xp, perm, tile_start, Q32, q_slack, scale2, Q, q_tile,
-                self_pos, k, q0, q1, max_width, out_dist, out_ind):
-    """Queries ``q0:q1`` (sorted by tile): home tiles exactly, then the GEMM filter."""
+def _gemm_block(tiles32, w32, XT, Xp, perm, tile_start, box_lo, box_hi, Q32, q_slack, scale2,
+                Q, q_tile, self_pos, k, q0, q1, max_width, out_dist, out_ind):
+    """Queries ``q0:q1`` (sorted by tile): home tiles exactly, then the GEMM filter over the
+    other tiles, each for the rows its bounding box does not rule out."""
     n_tiles = tile_start.shape[0] - 1
     nb = q1 - q0
     hd = out_dist[q0:q1]
@@ -151,41 +164,46 @@ def _gemm_block(tiles32, w32, XT, Xp, perm, tile_start, Q32, q_slack, scale2, Q,
     heap_init(hd, hr, hi)
     acc = np.empty(max_width)
     lanes = np.empty(64)
-    order = np.empty(n_tiles, dtype=np.int64)
-    queued = np.zeros(n_tiles, dtype=np.bool_)
-    n_queued = 0
-    for row in range(nb):
+    for row in range(nb):  # each query's home tile, exactly (SIMD over the tile's points)
         q = q0 + row
-        home = q_tile[q]
-        if not queued[home]:
-            queued[home] = True
-            order[n_queued] = home
-            n_queued += 1
-        s0 = tile_start[home]
-        width = tile_start[home + 1] - s0
-        _home_tile(XT, perm, Q[q], s0, width, self_pos[q], row, acc, lanes, hd, hr, hi)
-    # then every other tile, outward from the block's middle home tile
-    centre = q_tile[q0 + nb // 2]
-    for step in range(1, n_tiles):
-        for t in (centre + step, centre - step):
-            if 0 <= t < n_tiles and not queued[t]:
-                queued[t] = True
-                order[n_queued] = t
-                n_queued += 1
+        s0 = tile_start[q_tile[q]]
+        width = tile_start[q_tile[q] + 1] - s0
+        tile_rdist(XT, Q[q], s0, width, EUCLIDEAN, 2.0, acc)
+        offer_tile(acc[:width], s0, perm, EUCLIDEAN, 2.0, self_pos[q], hd, hr, hi, row, lanes)
+    lower = np.empty((n_tiles, nb))
+    closeness = np.empty(n_tiles)
+    _box_bounds(Q[q0:q1], box_lo, box_hi, lower, closeness)
+    slack, tiny_r = prefilter_slack(EUCLIDEAN, 2.0)
     block32 = Q32[q0:q1]
+    rows32 = np.empty_like(block32)
+    live = np.empty(nb, dtype=np.int64)
     buf = np.empty(nb * max_width, dtype=np.float32)
-    for oi in range(n_tiles):
-        tile = order[oi]
+    for tile in np.argsort(closeness):
+        # the rows that still need this tile: not their home, and its box not beyond their
+        # k-th distance (a lower bound, so pruning is exact; widened for distance ties)
+        n_live = 0
+        for row in range(nb):
+            if (lower[tile, row] <= widen(hr[row, 0], slack, tiny_r)
+                    and q_tile[q0 + row] != tile):
+                live[n_live] = row
+                n_live += 1
+        if n_live == 0:
+            continue
+        if n_live == nb:
+            rows = block32
+        else:
+            for i in range(n_live):
+                rows32[i] = block32[live[i]]
+            rows = rows32[:n_live]
         s0 = tile_start[tile]
         width = tile_start[tile + 1] - s0
-        G = buf[:nb * width].reshape((nb, width))
-        np.dot(block32, tiles32[s0:s0 + width].T, G)
+        G = buf[:n_live * width].reshape((n_live, width))
+        np.dot(rows, tiles32[s0:s0 + width].T, G)
         w = w32[s0:s0 + width]
-        for row in range(nb):
+        for i in range(n_live):
+            row = live[i]
             q = q0 + row
-            if q_tile[q] == tile:  # measured exactly above
-                continue
-            g = G[row]
+            g = G[i]
             limit = np.float32(hr[row, 0] * scale2 + q_slack[q])
             hits = 0
             for t in range(width):
@@ -198,33 +216,32 @@ def _gemm_block(tiles32, w32, XT, Xp, perm, tile_start, Q32, q_slack, scale2, Q,
 
 
 @numba.njit(cache=True)
-def _home_tile(XT, perm, q, s0, width, self_pos, row, acc, lanes, hd, hr, hi):
-    """Offer every point of the tile to heap ``row``, measured exactly (SIMD over points).
+def _box_bounds(Q, box_lo, box_hi, lower, closeness):
+    """``lower[t, i]``: a lower bound of the squared distance from query ``i`` to every point
+    of tile ``t``'s box; ``closeness[t]``: its sum over the queries (the tile order).
 
-    Points beyond the tile's k-th smallest distance (bounded by
-    :func:`~nearkit._kernels.select.kth_bound`) cannot make the top k and are not offered:
-    this spares most heap operations.
+    The per-feature gaps are summed in feature order like :func:`pair_rdist`, and rounding
+    is monotone, so the bound never exceeds the exact surrogate of a point in the box.
     """
-    a = acc[:width]
-    a[:] = 0.0
-    for j in range(XT.shape[0]):
-        qj = q[j]
-        xj = XT[j, s0:s0 + width]
-        for t in range(width):
-            diff = qj - xj[t]
-            a[t] += diff * diff
-    if s0 <= self_pos < s0 + width:
-        a[self_pos - s0] = np.inf
-    # widened: a surrogate a little above the k-th can tie its distance (prefilter_slack)
-    slack, tiny_r = prefilter_slack(EUCLIDEAN, 2.0)
-    bound = widen(kth_bound(a, hd.shape[1], lanes), slack, tiny_r)
-    for t in range(width):
-        r = a[t]
-        if r > bound or r > widen(hr[row, 0], slack, tiny_r):
-            continue
-        idx = perm[s0 + t]
-        if idx >= 0 and s0 + t != self_pos:
-            heap_push(hd, hr, hi, row, np.sqrt(r), r, idx)
+    nb, d = Q.shape
+    QT = np.empty((d, nb))  # features outermost: the inner loop runs over queries (SIMD)
+    for i in range(nb):
+        for j in range(d):
+            QT[j, i] = Q[i, j]
+    lower[:] = 0.0
+    for tile in range(lower.shape[0]):
+        bound = lower[tile]
+        for j in range(d):
+            lo = box_lo[tile, j]
+            hi = box_hi[tile, j]
+            qj = QT[j]
+            for i in range(nb):
+                gap = max(max(lo - qj[i], qj[i] - hi), 0.0)
+                bound[i] += gap * gap
+        total = 0.0
+        for i in range(nb):
+            total += bound[i]
+        closeness[tile] = total
 
 
 @numba.njit(cache=True)

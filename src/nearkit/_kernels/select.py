@@ -9,6 +9,8 @@ any real point, even at infinite distance, beats them.
 import numba
 import numpy as np
 
+from nearkit._kernels.distances import prefilter_slack, rdist_to_dist, widen
+
 INDEX_SENTINEL = np.iinfo(np.int64).max
 
 
@@ -107,6 +109,53 @@ def kth_bound(values, k, lanes):
     if not found:
         return np.inf
     return lanes[k - 1]
+
+
+@numba.njit(inline="always", cache=True)
+def offer_tile(values, t0, perm, metric, p, skip, hd, hr, hi, row, lanes):
+    """Offer a tile's surrogates ``values`` (points at positions ``t0, t0 + 1, ...``) to
+    heap ``row``, visiting them in position order.
+
+    A point's index is its position, or ``perm[position]`` when ``perm`` is given (then
+    increasing within the tile; ``-1`` marks padding, never offered).  The point at position
+    ``skip`` (the query itself, with exclude_self) is never offered.
+    """
+    tl = values.shape[0]
+    if t0 <= skip < t0 + tl:
+        values[skip - t0] = np.inf
+    # Points beyond the tile's k-th smallest can never enter: bounding it first spares most
+    # heap pushes while the heap is still filling (measured 2x on pima_diabetes).
+    bound = kth_bound(values, hd.shape[1], lanes)
+    # a surrogate a little above the k-th can tie its distance and win on index
+    # (see prefilter_slack): filter against the widened surrogate, decide on the full key
+    slack, tiny_r = prefilter_slack(metric, p)
+    top_r = widen(min(bound, hr[row, 0]), slack, tiny_r)
+    for c0 in range(0, tl, 64):
+        chunk = values[c0:min(tl, c0 + 64)]
+        # vectorised pre-tests, of the chunk then of its 16-point pieces: most chunks hold
+        # no candidate, and a candidate's piece is found without a 64-step scalar loop
+        hits = 0
+        for t in range(chunk.shape[0]):
+            hits += chunk[t] <= top_r
+        if hits == 0:
+            continue
+        for c1 in range(0, chunk.shape[0], 16):
+            piece = chunk[c1:c1 + 16]
+            hits = 0
+            for t in range(piece.shape[0]):
+                hits += piece[t] <= top_r
+            if hits == 0:
+                continue
+            for t in range(piece.shape[0]):
+                r = piece[t]
+                i = t0 + c0 + c1 + t
+                if r > top_r or i == skip:
+                    continue
+                idx = i if perm is None else perm[i]
+                if idx < 0:
+                    continue
+                heap_push(hd, hr, hi, row, rdist_to_dist(r, metric, p), r, idx)
+                top_r = widen(min(bound, hr[row, 0]), slack, tiny_r)
 
 
 @numba.njit(cache=True)
