@@ -15,7 +15,7 @@ definition of :mod:`nearkit._kernels.distances`), and neighbours are kept by the
 import numba
 import numpy as np
 
-from nearkit._kernels.distances import CHEBYSHEV, EUCLIDEAN, MANHATTAN
+from nearkit._kernels.distances import CHEBYSHEV, EUCLIDEAN, MANHATTAN, MINKOWSKI
 from nearkit._kernels.select import (
     chunk_heaps,
     heap_init,
@@ -27,38 +27,65 @@ from nearkit._kernels.select import (
 
 
 @numba.njit(inline="always", cache=True)
-def tile_rdist(XT, q, t0, tl, metric, p, acc):
-    """acc[:tl] = surrogate distances from query ``q`` to training points t0 .. t0+tl-1."""
-    d = XT.shape[0]
-    for t in range(tl):
-        acc[t] = 0.0
-    # One specialised loop per metric so that each vectorises.  The row is sliced first:
-    # indexing ``XT[j][t0 + t]`` directly defeats LLVM's vectoriser (measured: 7x slower).
+def _fold4(a, XT, q, j, t0, metric):
+    """Fold features j .. j+3 into ``a`` (points t0 ..) in one pass, in feature order:
+    ``(((a + f_j) + f_j+1) + f_j+2) + f_j+3``, the same roundings as four passes, with one
+    load and store of ``a`` instead of four (measured 1.6x on pima_diabetes)."""
+    tl = a.shape[0]
+    q0, q1, q2, q3 = q[j], q[j + 1], q[j + 2], q[j + 3]
+    r0 = XT[j, t0:t0 + tl]
+    r1 = XT[j + 1, t0:t0 + tl]
+    r2 = XT[j + 2, t0:t0 + tl]
+    r3 = XT[j + 3, t0:t0 + tl]
     if metric == EUCLIDEAN:
-        for j in range(d):
-            qj = q[j]
-            row = XT[j, t0:t0 + tl]
+        for t in range(tl):
+            d0 = q0 - r0[t]
+            d1 = q1 - r1[t]
+            d2 = q2 - r2[t]
+            d3 = q3 - r3[t]
+            a[t] = a[t] + d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3
+    elif metric == MANHATTAN:
+        for t in range(tl):
+            a[t] = (a[t] + abs(q0 - r0[t]) + abs(q1 - r1[t]) + abs(q2 - r2[t])
+                    + abs(q3 - r3[t]))
+    else:  # CHEBYSHEV (max is exact in any order)
+        for t in range(tl):
+            a[t] = max(a[t], abs(q0 - r0[t]), abs(q1 - r1[t]), abs(q2 - r2[t]),
+                       abs(q3 - r3[t]))
+
+
+@numba.njit(inline="always", cache=True)
+def tile_rdist(XT, q, t0, tl, metric, p, acc):
+    """acc[:tl] = surrogate distances from query ``q`` to training points t0 .. t0+tl-1.
+
+    Works for float64 and float32 arrays alike (the float32 sweep of :mod:`brute32`).
+    """
+    d = XT.shape[0]
+    a = acc[:tl]
+    a[:] = 0.0
+    # Specialised loops per metric so that each vectorises.  Rows are sliced first:
+    # indexing ``XT[j][t0 + t]`` directly defeats LLVM's vectoriser (measured: 7x slower).
+    j = 0
+    if metric != MINKOWSKI:
+        while j + 4 <= d:
+            _fold4(a, XT, q, j, t0, metric)
+            j += 4
+    for j in range(j, d):
+        qj = q[j]
+        row = XT[j, t0:t0 + tl]
+        if metric == EUCLIDEAN:
             for t in range(tl):
                 diff = qj - row[t]
-                acc[t] += diff * diff
-    elif metric == MANHATTAN:
-        for j in range(d):
-            qj = q[j]
-            row = XT[j, t0:t0 + tl]
+                a[t] += diff * diff
+        elif metric == MANHATTAN:
             for t in range(tl):
-                acc[t] += abs(qj - row[t])
-    elif metric == CHEBYSHEV:
-        for j in range(d):
-            qj = q[j]
-            row = XT[j, t0:t0 + tl]
+                a[t] += abs(qj - row[t])
+        elif metric == CHEBYSHEV:
             for t in range(tl):
-                acc[t] = max(acc[t], abs(qj - row[t]))
-    else:
-        for j in range(d):
-            qj = q[j]
-            row = XT[j, t0:t0 + tl]
+                a[t] = max(a[t], abs(qj - row[t]))
+        else:
             for t in range(tl):
-                acc[t] += abs(qj - row[t]) ** p
+                a[t] += abs(qj - row[t]) ** p
 
 
 @numba.njit(inline="always", cache=True)

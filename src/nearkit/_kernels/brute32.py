@@ -24,6 +24,7 @@ A point can beat the query's current k-th exact distance ``r_k`` only if
 import numba
 import numpy as np
 
+from nearkit._kernels.brute import tile_rdist
 from nearkit._kernels.distances import EUCLIDEAN, pair_rdist, rdist_to_dist
 from nearkit._kernels.select import (
     chunk_heaps,
@@ -57,21 +58,7 @@ def _brute32_rows(XT32, m_x, X, Q32, m_q, Q, metric, scale_r, exclude_self, tile
             q = q0 + row
             q32 = Q32[q]
             e = est[:tl]
-            e[:] = 0.0
-            # one specialised loop per metric so that each vectorises (rows sliced first)
-            if metric == EUCLIDEAN:
-                for j in range(d):
-                    qj = q32[j]
-                    xr = XT32[j, t0:t0 + tl]
-                    for t in range(tl):
-                        diff = qj - xr[t]
-                        e[t] += diff * diff
-            else:
-                for j in range(d):
-                    qj = q32[j]
-                    xr = XT32[j, t0:t0 + tl]
-                    for t in range(tl):
-                        e[t] += abs(qj - xr[t])
+            tile_rdist(XT32, q32, t0, tl, metric, 1.0, e)
             up = upper[:tl]
             for t in range(tl):
                 up[t] = e[t] + mx[t]
