@@ -156,3 +156,42 @@ def test_distinct_surrogates_with_equal_distances(algorithm, n, metric, tail):
     assert ref_ind[0, 0] == 0 and ref_dist[0, 0] == 1.0  # the construction is what it says
     np.testing.assert_array_equal(ind, ref_ind)
     np.testing.assert_array_equal(dist, ref_dist)
+
+
+def _mixed_columns(rng, n):
+    """Two one-hot columns, a 5-level ordinal and three continuous ones (like bank_churn)."""
+    group = rng.integers(0, 2, n)
+    return np.column_stack([group, 1 - group, rng.integers(0, 5, n),
+                            rng.standard_normal((n, 3))]).astype(float)
+
+
+def test_partition_cuts_at_gaps_and_median_otherwise():
+    from nearkit._kernels.gemm import partition
+
+    rng = np.random.default_rng(3)
+    X = _mixed_columns(rng, 6000)
+    leaves, _ = partition(X, 256)
+    assert sum(map(len, leaves)) == len(X) and len(np.unique(np.concatenate(leaves))) == len(X)
+    assert all(len(rows) <= 256 for rows in leaves)
+    # discrete columns are cut first: no tile mixes two values of them
+    for rows in leaves:
+        assert np.ptp(X[rows, 0]) == 0 and np.ptp(X[rows, 2]) == 0
+    # continuous data has no gap: median splits, tiles of 256 (multiples of 64)
+    leaves, _ = partition(rng.standard_normal((4096, 5)), 256)
+    assert sorted(set(map(len, leaves))) == [256]
+
+
+@pytest.mark.parametrize("exclude_self", [False, True])
+def test_gemm_exact_on_mixed_discrete_data(exclude_self):
+    """Tiles cut at the discrete columns' gaps prune most of the search; the result is
+    still the float64 reference's, ties between duplicated rows included."""
+    rng = np.random.default_rng(4)
+    X = _mixed_columns(rng, 5000)
+    X[:, 3:] = np.round(X[:, 3:], 1)  # many exact duplicates and equal distances
+    model = KNNClassifier(7, algorithm="gemm").fit(X, rng.integers(0, 3, len(X)))
+    Q = None if exclude_self else _mixed_columns(rng, 700)
+    dist, ind = model.kneighbors(Q)
+    ref_dist, ref_ind = reference_kneighbors(X, X if exclude_self else Q, 7,
+                                             exclude_self=exclude_self)
+    np.testing.assert_array_equal(ind, ref_ind)
+    np.testing.assert_array_equal(dist, ref_dist)

@@ -19,7 +19,6 @@ from nearkit._kernels.distances import CHEBYSHEV, EUCLIDEAN, MANHATTAN, MINKOWSK
 from nearkit._kernels.select import (
     chunk_heaps,
     heap_init,
-    heap_push,
     heap_sort_row,
     merge_heaps,
     offer_tile,
@@ -65,12 +64,12 @@ def tile_rdist(XT, q, t0, tl, metric, p, acc):
     a[:] = 0.0
     # Specialised loops per metric so that each vectorises.  Rows are sliced first:
     # indexing ``XT[j][t0 + t]`` directly defeats LLVM's vectoriser (measured: 7x slower).
-    j = 0
+    folded = 0
     if metric != MINKOWSKI:
-        while j + 4 <= d:
-            _fold4(a, XT, q, j, t0, metric)
-            j += 4
-    for j in range(j, d):
+        while folded + 4 <= d:
+            _fold4(a, XT, q, folded, t0, metric)
+            folded += 4
+    for j in range(folded, d):
         qj = q[j]
         row = XT[j, t0:t0 + tl]
         if metric == EUCLIDEAN:

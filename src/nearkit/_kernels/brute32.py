@@ -25,7 +25,7 @@ import numba
 import numpy as np
 
 from nearkit._kernels.brute import tile_rdist
-from nearkit._kernels.distances import EUCLIDEAN, pair_rdist, rdist_to_dist
+from nearkit._kernels.distances import pair_rdist, rdist_to_dist
 from nearkit._kernels.select import (
     chunk_heaps,
     heap_init,
@@ -46,7 +46,6 @@ def _limit(hr, row, scale_r, m_q, bound):
 def _brute32_rows(XT32, m_x, X, Q32, m_q, Q, metric, scale_r, exclude_self, tile, q0, p0, p1,
                   hd, hr, hi):
     """Offer training points p0 .. p1-1 to the heaps of queries q0 .. q0+len(hd)-1."""
-    d = XT32.shape[0]
     nb, k = hd.shape
     est = np.empty(tile, dtype=np.float32)
     upper = np.empty(tile, dtype=np.float32)

@@ -44,19 +44,33 @@ from nearkit._kernels.select import heap_init, heap_push, heap_sort_row, offer_t
 CHUNK = 64
 #: second-level pre-filter width inside a chunk that holds a candidate
 SUB = 16
+#: :func:`partition` cuts at a gap at least this many times the mean spacing of the values
+#: (measured: 20-60 all keep Gaussian and uniform data tiled as by median splits, whose
+#: largest gaps are about 10 spacings, and catch the gaps of the real datasets)
+GAP_RATIO = 30.0
 
 
 def partition(X, tile):
     """Cut the rows of ``X`` into spatially compact tiles of at most ``tile`` points.
 
-    Median-style splits on the widest feature (measured on a sample of the node), the left
-    part rounded up to a multiple of :data:`CHUNK` so that tiles need little padding.  Leaves
-    come out in depth-first order, so tiles with close numbers are close in space.
+    Each node is split where its points leave a wide empty gap: on a sample of the node
+    (about 1,024 rows), sorted per feature, the largest difference between consecutive
+    values within the middle half, kept if it is at least :data:`GAP_RATIO` times the mean
+    spacing there; of the features with such a gap, the widest gap wins, and the left part
+    is every point at or below the value before it.  Real tabular data is full of such gaps
+    (one-hot and other discrete columns), and a tile that lies on one side of them has a
+    bounding box that rules it out for every query on the other side: measured with the
+    final k-th distances, the tiles' boxes leave 3.7% of the (query, point) pairs to search
+    on bank_churn, 31% on spotify_tracks and 3.5% on loan_approval, against 41%, 62% and 72%
+    for median splits on the widest feature.  Where no feature shows a gap (continuous
+    data) the node is cut at the median of its widest feature instead, the left part
+    rounded up to a multiple of :data:`CHUNK`.  Leaves come out in depth-first order,
+    so tiles with close numbers are close in space.
 
     Returns
     -------
     leaves : list of int64 arrays
-        Row numbers of each tile, in tile order.
+        Row numbers of each tile (increasing), in tile order.
     tree : tuple of arrays (dim, value, left, right)
         Internal nodes for :func:`assign_tiles`: a point goes left when
         ``x[dim] <= value``; a child ``c < 0`` is the leaf ``-c - 1``.
@@ -69,18 +83,36 @@ def partition(X, tile):
         if count <= tile:
             leaves.append(rows)
             return -len(leaves)
-        sample = X[rows[:: max(1, count // 1024)]]
-        dim = int(np.argmax(sample.max(axis=0) - sample.min(axis=0)))
-        column = X[rows, dim]
-        n_left = -(-(count // 2) // CHUNK) * CHUNK
-        order = np.argpartition(column, n_left - 1)
+        sample = np.sort(X[rows[:: max(1, count // 1024)]], axis=0)
+        quarter = len(sample) // 4
+        middle = sample[quarter:len(sample) - quarter]
+        with np.errstate(over="ignore", invalid="ignore"):  # huge values: no gap found
+            gaps = middle[1:] - middle[:-1]
+            at = np.argmax(gaps, axis=0)
+            gap = gaps[at, np.arange(X.shape[1])]
+            span = middle[-1] - middle[0]
+            # a gap is real when it is many times the mean spacing of the middle values
+            # (about ln(n) for continuous noise; the sample size for a two-valued feature)
+            real = (gap * len(middle) >= GAP_RATIO * span) & (span > 0)
+        if real.any():
+            dim = int(np.argmax(np.where(real, gap, -1.0)))
+            value = float(middle[at[dim], dim])
+            goes_left = X[rows, dim] <= value
+            left, right = rows[goes_left], rows[~goes_left]
+        else:
+            dim = int(np.argmax(sample[-1] - sample[0]))
+            column = X[rows, dim]
+            n_left = -(-(count // 2) // CHUNK) * CHUNK
+            order = np.argpartition(column, n_left - 1)
+            value = float(column[order[n_left - 1]])
+            left, right = np.sort(rows[order[:n_left]]), np.sort(rows[order[n_left:]])
         node = len(dims)
-        dims.append(dim)
-        values.append(float(column[order[n_left - 1]]))
+        dims.append(int(dim))
+        values.append(value)
         lefts.append(0)
         rights.append(0)
-        lefts[node] = split(np.sort(rows[order[:n_left]]))
-        rights[node] = split(np.sort(rows[order[n_left:]]))
+        lefts[node] = split(left)
+        rights[node] = split(right)
         return node
 
     split(np.arange(X.shape[0], dtype=np.int64))
