@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numba
@@ -69,6 +70,18 @@ def kernel_threads(n_threads):
 
 
 _blas_controller = None
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _thread_pool():
+    """Worker threads shared by every call (kernels that release the GIL run on them)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 1) - 1),
+                                       thread_name_prefix="nearkit")
+        return _pool
 
 
 def blas_threads(n_threads):
@@ -291,13 +304,25 @@ class GemmIndex(_Engine):
         q_slack[far] = np.inf
         self_pos = self._position[order] if exclude_self else np.full(m, -1, dtype=np.int64)
         block = int(min(self.max_query_block, max(16, -(-m // (4 * n_threads)))))
+        n_blocks = -(-m // block)
         sorted_dist = np.empty_like(dist)
         sorted_ind = np.empty_like(ind)
-        with kernel_threads(n_threads), blas_threads(1):
-            gemm_knn(self._tiles32, self._w32, self._XT, self._Xp, self._perm,
-                     self._tile_start, self._box_lo, self._box_hi, Q32, q_slack,
-                     self._scale**2, Qs, q_tile[order], self_pos, k, block, sorted_dist,
-                     sorted_ind)
+        args = (self._tiles32, self._w32, self._XT, self._Xp, self._perm, self._tile_start,
+                self._box_lo, self._box_hi, Q32, q_slack, self._scale**2, Qs, q_tile[order],
+                self_pos, k, block)
+        with blas_threads(1):  # each kernel thread calls BLAS on its own block
+            if n_threads == 1 or n_blocks == 1:
+                gemm_knn(*args, 0, n_blocks, sorted_dist, sorted_ind)
+            else:
+                # the kernel releases the GIL: disjoint block ranges on n_threads threads
+                # (the calling thread takes the first range)
+                bounds = np.linspace(0, n_blocks, min(n_threads, n_blocks) + 1).astype(int)
+                jobs = [_thread_pool().submit(gemm_knn, *args, b0, b1, sorted_dist,
+                                              sorted_ind)
+                        for b0, b1 in zip(bounds[1:-1], bounds[2:])]
+                gemm_knn(*args, bounds[0], bounds[1], sorted_dist, sorted_ind)
+                for job in jobs:
+                    job.result()
         dist[order] = sorted_dist
         ind[order] = sorted_ind
 

@@ -53,7 +53,7 @@ def _fold4(a, XT, q, j, t0, metric):
                        abs(q3 - r3[t]))
 
 
-@numba.njit(inline="always", cache=True)
+@numba.njit(cache=True)
 def tile_rdist(XT, q, t0, tl, metric, p, acc):
     """acc[:tl] = surrogate distances from query ``q`` to training points t0 .. t0+tl-1.
 

@@ -131,10 +131,13 @@ def assign_tiles(Q, dim, value, left, right, out):
         out[i] = -node - 1
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(nogil=True, cache=True)
 def gemm_knn(tiles32, w32, XT, Xp, perm, tile_start, box_lo, box_hi, Q32, q_slack, scale2, Q,
-             q_tile, self_pos, k, query_block, out_dist, out_ind):
-    """k nearest neighbours (Euclidean) of every query, parallel over query blocks.
+             q_tile, self_pos, k, query_block, b0, b1, out_dist, out_ind):
+    """k nearest neighbours (Euclidean) of the queries in blocks ``b0:b1`` of ``query_block``.
+
+    Releases the GIL: the caller runs disjoint block ranges on several Python threads (a
+    numba parallel loop around this kernel would cost seconds more to compile).
 
     Parameters
     ----------
@@ -168,22 +171,22 @@ def gemm_knn(tiles32, w32, XT, Xp, perm, tile_start, box_lo, box_hi, Q32, q_slac
     self_pos : int64 array of shape (m,)
         Position of the query itself among the training points (``exclude_self``), else -1.
     k, query_block : int
+    b0, b1 : int
+        The range of query blocks to answer (rows ``b0 * query_block`` up to
+        ``min(m, b1 * query_block)``).
     out_dist, out_ind : arrays of shape (m, k)
         Filled with the neighbours ordered by (distance, index).
     """
     m = Q.shape[0]
-    max_width = 0
-    for t in range(tile_start.shape[0] - 1):
-        max_width = max(max_width, tile_start[t + 1] - tile_start[t])
-    n_blocks = (m + query_block - 1) // query_block
-    for b in numba.prange(n_blocks):
+    max_width = np.max(tile_start[1:] - tile_start[:-1])
+    for b in range(b0, b1):
         q0 = b * query_block
         _gemm_block(tiles32, w32, XT, Xp, perm, tile_start, box_lo, box_hi, Q32, q_slack,
                     scale2, Q, q_tile, self_pos, k, q0, min(m, q0 + query_block), max_width,
                     out_dist, out_ind)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always", cache=True)
 def _gemm_block(tiles32, w32, XT, Xp, perm, tile_start, box_lo, box_hi, Q32, q_slack, scale2,
                 Q, q_tile, self_pos, k, q0, q1, max_width, out_dist, out_ind):
     """Queries ``q0:q1`` (sorted by tile): home tiles exactly, then the GEMM filter over the

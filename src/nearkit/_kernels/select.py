@@ -111,7 +111,7 @@ def kth_bound(values, k, lanes):
     return lanes[k - 1]
 
 
-@numba.njit(inline="always", cache=True)
+@numba.njit(cache=True)
 def offer_tile(values, t0, perm, metric, p, skip, hd, hr, hi, row, lanes):
     """Offer a tile's surrogates ``values`` (points at positions ``t0, t0 + 1, ...``) to
     heap ``row``, visiting them in position order.
