@@ -231,8 +231,10 @@ class GemmIndex(_Engine):
     Candidates are selected from ``||q||^2 + ||x||^2 - 2 q.x`` in float32 (BLAS) with a
     rigorous error margin and re-measured exactly, so results equal :class:`BruteForceIndex`
     (see :mod:`nearkit._kernels.gemm`).  The training points are stored in spatially compact
-    tiles and queries are processed sorted by tile, so that near-final k-th distances are
-    known early and few candidates pass.  Euclidean only (Mahalanobis arrives whitened).
+    tiles, cut at the gaps of discrete columns first (:func:`~nearkit._kernels.gemm.partition`),
+    and a tile is searched only for the queries its bounding box does not rule out.  Queries
+    are processed sorted by tile, in blocks spread over threads.  Euclidean only (Mahalanobis
+    arrives whitened).
     """
 
     name = "gemm"
