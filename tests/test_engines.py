@@ -195,3 +195,19 @@ def test_gemm_exact_on_mixed_discrete_data(exclude_self):
                                              exclude_self=exclude_self)
     np.testing.assert_array_equal(ind, ref_ind)
     np.testing.assert_array_equal(dist, ref_dist)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="fork is POSIX only")
+def test_gemm_threads_work_in_a_forked_child():
+    """The gemm engine's worker threads belong to the process that started them: a child
+    forked after a multi-threaded predict must start its own instead of waiting forever."""
+    import multiprocessing
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(3000, 6))
+    model = KNNClassifier(3, algorithm="gemm", n_jobs=2).fit(X, rng.integers(0, 2, 3000))
+    Q = rng.normal(size=(400, 6))
+    expected = model.predict_proba(Q)  # starts the pool in this process
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        got = pool.apply_async(model.predict_proba, (Q,)).get(timeout=120)
+    np.testing.assert_array_equal(got, expected)

@@ -71,16 +71,22 @@ def kernel_threads(n_threads):
 
 _blas_controller = None
 _pool = None
+_pool_pid = None
 _pool_lock = threading.Lock()
 
 
 def _thread_pool():
-    """Worker threads shared by every call (kernels that release the GIL run on them)."""
-    global _pool
+    """Worker threads shared by every call (kernels that release the GIL run on them).
+
+    A forked child inherits the pool object but not its threads, so each process makes its
+    own.
+    """
+    global _pool, _pool_pid
     with _pool_lock:
-        if _pool is None:
+        if _pool is None or _pool_pid != os.getpid():
             _pool = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 1) - 1),
                                        thread_name_prefix="nearkit")
+            _pool_pid = os.getpid()
         return _pool
 
 
