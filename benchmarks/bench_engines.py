@@ -285,7 +285,7 @@ def target_exactness(results):
         X, y, Q = split(name)
         for metric in ("euclidean", "manhattan"):
             ref_d, ref_i = reference_knn(X, Q, K, metric)
-            for algorithm in ("auto", "brute", "gemm", "kd_tree"):
+            for algorithm in ("auto", "brute", "gemm", "kd_tree", "tiled"):
                 try:
                     model = KNNClassifier(K, metric=metric, algorithm=algorithm).fit(X, y)
                 except ValueError:
@@ -309,7 +309,7 @@ t1 = time.perf_counter()
 rng = np.random.default_rng(0)
 X = rng.random((5000, 20)); y = rng.integers(0, 2, 5000); Q = rng.random((2000, 20))
 out = {"import_s": t1 - t0}
-for algorithm in ("brute", "gemm", "kd_tree"):
+for algorithm in ("brute", "gemm", "kd_tree", "tiled"):
     t2 = time.perf_counter(); model = KNNClassifier(5, algorithm=algorithm).fit(X, y)
     t3 = time.perf_counter(); model.predict(Q); t4 = time.perf_counter(); model.predict(Q)
     t5 = time.perf_counter()

@@ -59,9 +59,9 @@ def test_concurrent_predicts_equal_serial():
 
 def test_import_compiles_nothing():
     code = ("import nearkit, nearkit.search as s, nearkit._kernels.brute as b, "
-            "nearkit._kernels.gemm as g\n"
+            "nearkit._kernels.gemm as g, nearkit._kernels.tiled as t\n"
             "print(len(b.brute_knn.signatures) + len(b.brute_knn_serial.signatures) "
-            "+ len(g.gemm_knn.signatures))")
+            "+ len(g.gemm_knn.signatures) + len(t.tiled_knn.signatures))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "0"
@@ -166,7 +166,7 @@ def _mixed_columns(rng, n):
 
 
 def test_partition_cuts_at_gaps_and_median_otherwise():
-    from nearkit._kernels.gemm import partition
+    from nearkit._kernels.tiled import partition
 
     rng = np.random.default_rng(3)
     X = _mixed_columns(rng, 6000)
@@ -182,16 +182,21 @@ def test_partition_cuts_at_gaps_and_median_otherwise():
 
 
 @pytest.mark.parametrize("exclude_self", [False, True])
-def test_gemm_exact_on_mixed_discrete_data(exclude_self):
+@pytest.mark.parametrize("algorithm,metric,p", [
+    ("gemm", "euclidean", 2.0), ("tiled", "euclidean", 2.0), ("tiled", "manhattan", 1.0),
+    ("tiled", "chebyshev", 2.0), ("tiled", "minkowski", 3.0), ("tiled", "minkowski", 0.5)])
+def test_tiles_exact_on_mixed_discrete_data(exclude_self, algorithm, metric, p):
     """Tiles cut at the discrete columns' gaps prune most of the search; the result is
     still the float64 reference's, ties between duplicated rows included."""
     rng = np.random.default_rng(4)
-    X = _mixed_columns(rng, 5000)
+    # (the reference's Minkowski powers are Python calls: fewer rows keep it fast)
+    X = _mixed_columns(rng, 1200 if metric == "minkowski" else 5000)
     X[:, 3:] = np.round(X[:, 3:], 1)  # many exact duplicates and equal distances
-    model = KNNClassifier(7, algorithm="gemm").fit(X, rng.integers(0, 3, len(X)))
+    model = KNNClassifier(7, algorithm=algorithm, metric=metric, p=p)
+    model.fit(X, rng.integers(0, 3, len(X)))
     Q = None if exclude_self else _mixed_columns(rng, 700)
     dist, ind = model.kneighbors(Q)
-    ref_dist, ref_ind = reference_kneighbors(X, X if exclude_self else Q, 7,
+    ref_dist, ref_ind = reference_kneighbors(X, X if exclude_self else Q, 7, metric, p=p,
                                              exclude_self=exclude_self)
     np.testing.assert_array_equal(ind, ref_ind)
     np.testing.assert_array_equal(dist, ref_dist)

@@ -51,13 +51,15 @@ default='euclidean'
         Minkowski exponent; ``np.inf`` gives Chebyshev.  Used with ``metric='minkowski'``.
     metric_params : dict or None, default=None
         Extra metric arguments (Mahalanobis only).
-    algorithm : {'auto', 'brute', 'gemm', 'kd_tree'}, default='auto'
+    algorithm : {'auto', 'brute', 'gemm', 'kd_tree', 'tiled'}, default='auto'
         Search engine.  ``'brute'``: exact tiled brute force (every metric);
         ``'gemm'``: float32 BLAS estimates re-ranked exactly in float64 (Euclidean and
-        Mahalanobis only); ``'kd_tree'``: exact k-d tree (every metric).  ``'auto'`` picks
-        one from the fitted data's shape and metric, timing a k-d tree against it on a sample
-        of training rows when the dimension is low.  All engines return identical
-        neighbours.
+        Mahalanobis only); ``'kd_tree'``: exact k-d tree (every metric); ``'tiled'``: exact
+        search over tiles cut at the gaps of discrete columns, skipping the tiles whose
+        bounding box is too far (every metric).  ``'auto'`` picks one from the fitted data's
+        shape and metric, and on 4,096 or more training rows times the rivals ('tiled' for
+        metrics other than Euclidean, a k-d tree in low dimension) on a sample of training
+        rows.  All engines return identical neighbours.
     n_jobs : int or None, default=None
         Threads used by the search: None or -1 means all available cores, a positive integer
         limits the threads.

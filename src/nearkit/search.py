@@ -22,8 +22,9 @@ from threadpoolctl import ThreadpoolController
 from nearkit._kernels.brute import brute_knn, brute_knn_serial, brute_knn_split
 from nearkit._kernels.brute32 import brute32_knn, brute32_knn_serial, brute32_knn_split
 from nearkit._kernels.distances import EUCLIDEAN, MANHATTAN
-from nearkit._kernels.gemm import CHUNK, assign_tiles, gemm_knn, partition
+from nearkit._kernels.gemm import gemm_knn
 from nearkit._kernels.kdtree import build_kdtree, query_kdtree
+from nearkit._kernels.tiled import CHUNK, assign_tiles, partition, tiled_knn
 
 
 def available_threads():
@@ -231,33 +232,34 @@ class BruteForceIndex(_Engine):
                 kernel(*args, int(min(64, max(1, -(-m // (4 * n_threads))))), dist, ind)
 
 
-class GemmIndex(_Engine):
-    """Euclidean search by float32 GEMM expansion with an exact float64 re-rank.
+def _run_blocks(kernel, args, n_blocks, n_threads, dist, ind):
+    """``kernel(*args, b0, b1, dist, ind)`` over query blocks 0 .. n_blocks-1, split into
+    contiguous ranges on ``n_threads`` threads (the kernels release the GIL; the calling
+    thread takes the first range)."""
+    if n_threads == 1 or n_blocks == 1:
+        kernel(*args, 0, n_blocks, dist, ind)
+        return
+    bounds = np.linspace(0, n_blocks, min(n_threads, n_blocks) + 1).astype(int)
+    jobs = [_thread_pool().submit(kernel, *args, b0, b1, dist, ind)
+            for b0, b1 in zip(bounds[1:-1], bounds[2:])]
+    kernel(*args, bounds[0], bounds[1], dist, ind)
+    for job in jobs:
+        job.result()
 
-    Candidates are selected from ``||q||^2 + ||x||^2 - 2 q.x`` in float32 (BLAS) with a
-    rigorous error margin and re-measured exactly, so results equal :class:`BruteForceIndex`
-    (see :mod:`nearkit._kernels.gemm`).  The training points are stored in spatially compact
-    tiles, cut at the gaps of discrete columns first (:func:`~nearkit._kernels.gemm.partition`),
-    and a tile is searched only for the queries its bounding box does not rule out.  Queries
-    are processed sorted by tile, in blocks spread over threads.  Euclidean only (Mahalanobis
-    arrives whitened).
-    """
 
-    name = "gemm"
+class _TiledLayout(_Engine):
+    """Training points in the tiles of :func:`~nearkit._kernels.tiled.partition`, each tile
+    padded to a multiple of CHUNK, with the tiles' bounding boxes (shared by the 'tiled'
+    and 'gemm' engines)."""
+
     #: points per tile (measured on bank_churn, spotify_tracks and loan_approval: 256 beat
-    #: 512-2048 by 10-30%; a query block's G buffer then stays in L2)
+    #: 512-2048 by 10-30% for gemm; a query block's G buffer then stays in L2)
     tile = 256
-    #: most queries per block (one GEMM per block and tile)
+    #: most queries per block
     max_query_block = 256
 
-    def __init__(self, X, metric_code, p):
-        if metric_code != EUCLIDEAN:
-            raise ValueError("The 'gemm' engine supports the Euclidean and Mahalanobis metrics "
-                             "only; use 'brute' or 'kd_tree' for the others.")
-        X = np.ascontiguousarray(X, dtype=np.float64)
+    def _layout(self, X):
         self.n_samples, self.n_features = X.shape
-        self.metric_code = EUCLIDEAN
-        self.p = 2.0
         leaves, self._tree = partition(X, self.tile)
         widths = [-(-len(rows) // CHUNK) * CHUNK for rows in leaves]
         self._tile_start = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
@@ -271,12 +273,78 @@ class GemmIndex(_Engine):
         self._Xp[valid] = X[self._perm[valid]]
         self._XT = np.ascontiguousarray(self._Xp.T)
         self._XT[:, ~valid] = np.inf  # padding is never near anything
-        n_tiles = len(leaves)
-        self._box_lo = np.empty((n_tiles, self.n_features))
-        self._box_hi = np.empty((n_tiles, self.n_features))
-        for tile, rows in enumerate(leaves):
-            self._box_lo[tile] = X[rows].min(axis=0)
-            self._box_hi[tile] = X[rows].max(axis=0)
+        self._box_lo = np.array([X[rows].min(axis=0) for rows in leaves])
+        self._box_hi = np.array([X[rows].max(axis=0) for rows in leaves])
+        return valid
+
+    @property
+    def data(self):
+        """The prepared training points, shape (n_samples, n_features), C order."""
+        return self._Xp[self._position]
+
+    def _sorted_queries(self, Q, exclude_self):
+        """(order, sorted queries, their home tiles, their own positions or -1)."""
+        m = Q.shape[0]
+        q_tile = np.empty(m, dtype=np.int64)
+        assign_tiles(Q, *self._tree, q_tile)
+        order = np.argsort(q_tile, kind="stable")
+        self_pos = self._position[order] if exclude_self else np.full(m, -1, dtype=np.int64)
+        return order, Q[order], q_tile[order], self_pos
+
+    def _block(self, m, n_threads):
+        return int(min(self.max_query_block, max(16, -(-m // (4 * n_threads)))))
+
+
+class TiledIndex(_TiledLayout):
+    """Exact float64 search over gap-cut tiles with bounding-box pruning, any Minkowski metric.
+
+    Each query measures its own tile, then only the tiles whose box could still hold a point
+    within its k-th distance (see :mod:`nearkit._kernels.tiled`).  Wins on data with discrete
+    columns (one-hot, ordinal), where the tiles' boxes rule out most of the training set.
+    """
+
+    name = "tiled"
+
+    def __init__(self, X, metric_code, p):
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        self.metric_code = int(metric_code)
+        self.p = float(p)
+        self._layout(X)
+
+    def _search(self, Q, k, exclude_self, n_threads, dist, ind):
+        order, Qs, q_tile, self_pos = self._sorted_queries(Q, exclude_self)
+        block = self._block(Q.shape[0], n_threads)
+        sorted_dist = np.empty_like(dist)
+        sorted_ind = np.empty_like(ind)
+        args = (self._XT, self._perm, self._tile_start, self._box_lo, self._box_hi, Qs, q_tile,
+                self_pos, k, self.metric_code, self.p, block)
+        _run_blocks(tiled_knn, args, -(-Q.shape[0] // block), n_threads, sorted_dist,
+                    sorted_ind)
+        dist[order] = sorted_dist
+        ind[order] = sorted_ind
+
+
+class GemmIndex(_TiledLayout):
+    """Euclidean search by float32 GEMM expansion with an exact float64 re-rank.
+
+    Candidates are selected from ``||q||^2 + ||x||^2 - 2 q.x`` in float32 (BLAS) with a
+    rigorous error margin and re-measured exactly, so results equal :class:`BruteForceIndex`
+    (see :mod:`nearkit._kernels.gemm`).  The training points are stored in the tiles of
+    :class:`TiledIndex` (cut at the gaps of discrete columns first), and a tile is searched
+    only for the queries its bounding box does not rule out.  Queries are processed sorted
+    by tile, in blocks spread over threads.  Euclidean only (Mahalanobis arrives whitened).
+    """
+
+    name = "gemm"
+
+    def __init__(self, X, metric_code, p):
+        if metric_code != EUCLIDEAN:
+            raise ValueError("The 'gemm' engine supports the Euclidean and Mahalanobis metrics "
+                             "only; use 'tiled', 'brute' or 'kd_tree' for the others.")
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        self.metric_code = EUCLIDEAN
+        self.p = 2.0
+        valid = self._layout(X)
         self._center = X.mean(axis=0)
         centred = self._Xp[valid] - self._center
         # a power of two keeps the float32 copies away from overflow and underflow exactly
@@ -293,44 +361,23 @@ class GemmIndex(_Engine):
         w[valid] = norms[valid] * (1.0 - self._c)
         self._w32 = np.nextafter(w.astype(np.float32), np.float32(-np.inf))
 
-    @property
-    def data(self):
-        """The prepared training points, shape (n_samples, n_features), C order."""
-        return self._Xp[self._position]
-
     def _search(self, Q, k, exclude_self, n_threads, dist, ind):
         if self._fallback is not None:
             self._fallback._search(Q, k, exclude_self, n_threads, dist, ind)
             return
-        m = Q.shape[0]
-        q_tile = np.empty(m, dtype=np.int64)
-        assign_tiles(Q, *self._tree, q_tile)
-        order = np.argsort(q_tile, kind="stable")
-        Qs = Q[order]
+        order, Qs, q_tile, self_pos = self._sorted_queries(Q, exclude_self)
         Q32, norms, far = float32_queries(Qs, self._center, self._scale)
         q_slack = norms * (self._c - 1.0)
         q_slack[far] = np.inf
-        self_pos = self._position[order] if exclude_self else np.full(m, -1, dtype=np.int64)
-        block = int(min(self.max_query_block, max(16, -(-m // (4 * n_threads)))))
-        n_blocks = -(-m // block)
+        block = self._block(Q.shape[0], n_threads)
         sorted_dist = np.empty_like(dist)
         sorted_ind = np.empty_like(ind)
         args = (self._tiles32, self._w32, self._XT, self._Xp, self._perm, self._tile_start,
-                self._box_lo, self._box_hi, Q32, q_slack, self._scale**2, Qs, q_tile[order],
+                self._box_lo, self._box_hi, Q32, q_slack, self._scale**2, Qs, q_tile,
                 self_pos, k, block)
         with blas_threads(1):  # each kernel thread calls BLAS on its own block
-            if n_threads == 1 or n_blocks == 1:
-                gemm_knn(*args, 0, n_blocks, sorted_dist, sorted_ind)
-            else:
-                # the kernel releases the GIL: disjoint block ranges on n_threads threads
-                # (the calling thread takes the first range)
-                bounds = np.linspace(0, n_blocks, min(n_threads, n_blocks) + 1).astype(int)
-                jobs = [_thread_pool().submit(gemm_knn, *args, b0, b1, sorted_dist,
-                                              sorted_ind)
-                        for b0, b1 in zip(bounds[1:-1], bounds[2:])]
-                gemm_knn(*args, bounds[0], bounds[1], sorted_dist, sorted_ind)
-                for job in jobs:
-                    job.result()
+            _run_blocks(gemm_knn, args, -(-Q.shape[0] // block), n_threads, sorted_dist,
+                        sorted_ind)
         dist[order] = sorted_dist
         ind[order] = sorted_ind
 
@@ -370,6 +417,7 @@ ENGINES = {
     "brute": BruteForceIndex,
     "gemm": GemmIndex,
     "kd_tree": KDTreeIndex,
+    "tiled": TiledIndex,
 }
 
 
@@ -377,7 +425,8 @@ def choose_algorithm(algorithm, n_samples, n_features, metric):
     """The engine for ``algorithm`` from the data's shape alone ('auto': before calibration).
 
     Euclidean (and whitened Mahalanobis) goes to the float32 GEMM engine once the training
-    set is big enough for BLAS to pay off; everything else to exact brute force.
+    set is big enough for BLAS to pay off; everything else to exact brute force (which
+    :func:`select_index` may then time against the 'tiled' engine and a k-d tree).
     """
     if algorithm != "auto":
         if algorithm not in ENGINES:
@@ -389,12 +438,17 @@ def choose_algorithm(algorithm, n_samples, n_features, metric):
     return "brute"
 
 
-#: 'auto' calibrates a k-d tree against the shape-based choice only in low dimension on
-#: enough points: measured on real data the tree lost at 8 features and 614 rows (pima) and at
-#: 13+ features (bank, spotify, loan); on 100,000 Gaussian points it won up to 8 features.
+#: 'auto' calibrates rivals against the shape-based choice only on enough points, and a k-d
+#: tree only in low dimension: measured on real data the tree lost at 8 features and 614 rows
+#: (pima) and at 13+ features (bank, spotify, loan); on 100,000 Gaussian points it won up to
+#: 8 features.
 CALIBRATE_MAX_FEATURES = 10
 CALIBRATE_MIN_SAMPLES = 4096
+#: the calibration sample: at most this many training rows, fewer on large sets so that one
+#: candidate answers them in about 2e7 pair-features (brute force with a Minkowski power
+#: spends ~10 ns per pair-feature; 256 rows of loan_approval took it 2.5 s)
 CALIBRATION_QUERIES = 256
+CALIBRATION_WORK = 2e7
 
 
 def _cpu_seconds(index, Q, k):
@@ -406,27 +460,34 @@ def _cpu_seconds(index, Q, k):
 def select_index(algorithm, X, metric, n_threads=None):
     """Build the search index for ``algorithm`` on prepared training data ``X``.
 
-    With ``algorithm='auto'`` the engine comes from :func:`choose_algorithm`, except in low
-    dimension on large training sets, where a k-d tree is built and both engines answer the
-    same sample of training rows (single-threaded, CPU time, after a warm-up call); the
-    faster one is kept.  Every engine returns identical neighbours, so the choice only
-    affects speed.
+    With ``algorithm='auto'`` the engine comes from :func:`choose_algorithm`, except on large
+    training sets, where rivals are built and every candidate answers the same sample of
+    training rows (single-threaded, CPU time, after a warm-up call); the fastest is kept.
+    The rivals: the 'tiled' engine for metrics other than Euclidean (it wins where discrete
+    columns cut the data into separable tiles, and loses to the float32 brute-force sweep on
+    continuous data), and a k-d tree in low dimension.  Every engine returns identical
+    neighbours, so the choice only affects speed.
     """
     n_samples, n_features = X.shape
     name = choose_algorithm(algorithm, n_samples, n_features, metric)
     index = build_index(name, X, metric, n_threads)
-    if (algorithm != "auto" or n_features > CALIBRATE_MAX_FEATURES
-            or n_samples < CALIBRATE_MIN_SAMPLES):
+    if algorithm != "auto" or n_samples < CALIBRATE_MIN_SAMPLES:
         return index
-    tree = build_index("kd_tree", X, metric, n_threads)
-    rows = np.random.default_rng(0).choice(n_samples, CALIBRATION_QUERIES, replace=False)
+    rivals = []
+    if metric.code != EUCLIDEAN:  # (gemm already searches the tiles)
+        rivals.append("tiled")
+    if n_features <= CALIBRATE_MAX_FEATURES:
+        rivals.append("kd_tree")
+    if not rivals:
+        return index
+    candidates = [index] + [build_index(rival, X, metric, n_threads) for rival in rivals]
+    n_rows = int(np.clip(CALIBRATION_WORK / (n_samples * n_features), 32, CALIBRATION_QUERIES))
+    rows = np.random.default_rng(0).choice(n_samples, n_rows, replace=False)
     sample = np.ascontiguousarray(X[np.sort(rows)])
     k = min(5, n_samples)
-    for candidate in (index, tree):
+    for candidate in candidates:
         candidate.query(sample[:8], k, n_threads=1)  # compile / warm caches
-    if _cpu_seconds(tree, sample, k) < _cpu_seconds(index, sample, k):
-        return tree
-    return index
+    return min(candidates, key=lambda candidate: _cpu_seconds(candidate, sample, k))
 
 
 def build_index(algorithm, X, metric, n_threads=None):

@@ -16,16 +16,15 @@ fused multiply-add and one comparison:
 
     w[x] - 2 q.x <= top_rdist[q] - ||q||^2 + c ||q||^2,   w[x] = ||x||^2 - c ||x||^2
 
-Layout and order (what makes the filter selective).  The training points are cut into tiles
-by a median-split tree (:func:`partition`), so a tile is a compact region of space; queries
-are sorted by the tile they fall in (:func:`assign_tiles`).  A block of sorted queries first
+Layout and order (what makes the filter selective).  The training points are cut into
+spatially compact tiles (:func:`~nearkit._kernels.tiled.partition`: at the gaps of discrete
+columns, then by median splits); queries are sorted by the tile they fall in.  A block of sorted queries first
 measures its *home* tiles exactly (float64, SIMD over the tile's points), which puts near-final
 k-th distances in the heaps before any GEMM, then runs the GEMM filter over the other tiles.
 
 Pruning by bounding box.  Each tile keeps the bounding box of its float64 points.  A lower
-bound of a query's distance to the box, summed in feature order like the exact distance
-(rounding is monotone, so it never exceeds the distance of a point in the box), rules the
-tile out for that query once it exceeds the query's (widened) k-th distance.  Per tile the
+bound of a query's distance to the box (:func:`~nearkit._kernels.tiled.box_bounds`) rules
+the tile out for that query once it exceeds the query's (widened) k-th distance.  Per tile the
 GEMM runs only over the block's rows still live, gathered into a smaller matrix, and tiles
 go nearest first (by the bound summed over the block), so the k-th distances shrink early.
 Measured on the test splits (k=5), besides each query's home tile: the GEMM covers 1.0% of
@@ -40,96 +39,10 @@ import numpy as np
 from nearkit._kernels.brute import tile_rdist
 from nearkit._kernels.distances import EUCLIDEAN, pair_rdist, prefilter_slack, widen
 from nearkit._kernels.select import heap_init, heap_push, heap_sort_row, offer_tile
+from nearkit._kernels.tiled import CHUNK, box_bounds
 
-#: tile widths are multiples of this (the vectorised pre-filter tests this many points at once)
-CHUNK = 64
 #: second-level pre-filter width inside a chunk that holds a candidate
 SUB = 16
-#: :func:`partition` cuts at a gap at least this many times the mean spacing of the values
-#: (measured: 20-60 all keep Gaussian and uniform data tiled as by median splits, whose
-#: largest gaps are about 10 spacings, and catch the gaps of the real datasets)
-GAP_RATIO = 30.0
-
-
-def partition(X, tile):
-    """Cut the rows of ``X`` into spatially compact tiles of at most ``tile`` points.
-
-    Each node is split where its points leave a wide empty gap: on a sample of the node
-    (about 1,024 rows), sorted per feature, the largest difference between consecutive
-    values within the middle half, kept if it is at least :data:`GAP_RATIO` times the mean
-    spacing there; of the features with such a gap, the widest gap wins, and the left part
-    is every point at or below the value before it.  Real tabular data is full of such gaps
-    (one-hot and other discrete columns), and a tile that lies on one side of them has a
-    bounding box that rules it out for every query on the other side: measured with the
-    final k-th distances, the tiles' boxes leave 3.7% of the (query, point) pairs to search
-    on bank_churn, 31% on spotify_tracks and 3.5% on loan_approval, against 41%, 62% and 72%
-    for median splits on the widest feature.  Where no feature shows a gap (continuous
-    data) the node is cut at the median of its widest feature instead, the left part
-    rounded up to a multiple of :data:`CHUNK`.  Leaves come out in depth-first order,
-    so tiles with close numbers are close in space.
-
-    Returns
-    -------
-    leaves : list of int64 arrays
-        Row numbers of each tile (increasing), in tile order.
-    tree : tuple of arrays (dim, value, left, right)
-        Internal nodes for :func:`assign_tiles`: a point goes left when
-        ``x[dim] <= value``; a child ``c < 0`` is the leaf ``-c - 1``.
-    """
-    dims, values, lefts, rights = [], [], [], []
-    leaves = []
-
-    def split(rows):
-        count = len(rows)
-        if count <= tile:
-            leaves.append(rows)
-            return -len(leaves)
-        sample = np.sort(X[rows[:: max(1, count // 1024)]], axis=0)
-        quarter = len(sample) // 4
-        middle = sample[quarter:len(sample) - quarter]
-        with np.errstate(over="ignore", invalid="ignore"):  # huge values: no gap found
-            gaps = middle[1:] - middle[:-1]
-            at = np.argmax(gaps, axis=0)
-            gap = gaps[at, np.arange(X.shape[1])]
-            span = middle[-1] - middle[0]
-            # a gap is real when it is many times the mean spacing of the middle values
-            # (about ln(n) for continuous noise; the sample size for a two-valued feature)
-            real = (gap * len(middle) >= GAP_RATIO * span) & (span > 0)
-        if real.any():
-            dim = int(np.argmax(np.where(real, gap, -1.0)))
-            value = float(middle[at[dim], dim])
-            goes_left = X[rows, dim] <= value
-            left, right = rows[goes_left], rows[~goes_left]
-        else:
-            dim = int(np.argmax(sample[-1] - sample[0]))
-            column = X[rows, dim]
-            n_left = -(-(count // 2) // CHUNK) * CHUNK
-            order = np.argpartition(column, n_left - 1)
-            value = float(column[order[n_left - 1]])
-            left, right = np.sort(rows[order[:n_left]]), np.sort(rows[order[n_left:]])
-        node = len(dims)
-        dims.append(int(dim))
-        values.append(value)
-        lefts.append(0)
-        rights.append(0)
-        lefts[node] = split(left)
-        rights[node] = split(right)
-        return node
-
-    split(np.arange(X.shape[0], dtype=np.int64))
-    tree = (np.array(dims, dtype=np.int64), np.array(values, dtype=np.float64),
-            np.array(lefts, dtype=np.int64), np.array(rights, dtype=np.int64))
-    return leaves, tree
-
-
-@numba.njit(cache=True)
-def assign_tiles(Q, dim, value, left, right, out):
-    """Tile of each query: the leaf of :func:`partition`'s tree it falls in."""
-    for i in range(Q.shape[0]):
-        node = 0 if dim.shape[0] else -1
-        while node >= 0:
-            node = left[node] if Q[i, dim[node]] <= value[node] else right[node]
-        out[i] = -node - 1
 
 
 @numba.njit(nogil=True, cache=True)
@@ -208,7 +121,7 @@ def _gemm_block(tiles32, w32, XT, Xp, perm, tile_start, box_lo, box_hi, Q32, q_s
         offer_tile(acc[:width], s0, perm, EUCLIDEAN, 2.0, self_pos[q], hd, hr, hi, row, lanes)
     lower = np.empty((n_tiles, nb))
     closeness = np.empty(n_tiles)
-    _box_bounds(Q[q0:q1], box_lo, box_hi, lower, closeness)
+    box_bounds(Q[q0:q1], box_lo, box_hi, EUCLIDEAN, 2.0, lower, closeness)
     slack, tiny_r = prefilter_slack(EUCLIDEAN, 2.0)
     block32 = Q32[q0:q1]
     rows32 = np.empty_like(block32)
@@ -249,35 +162,6 @@ def _gemm_block(tiles32, w32, XT, Xp, perm, tile_start, box_lo, box_hi, Q32, q_s
                       q_slack[q])
     for row in range(nb):
         heap_sort_row(hd, hr, hi, row)
-
-
-@numba.njit(cache=True)
-def _box_bounds(Q, box_lo, box_hi, lower, closeness):
-    """``lower[t, i]``: a lower bound of the squared distance from query ``i`` to every point
-    of tile ``t``'s box; ``closeness[t]``: its sum over the queries (the tile order).
-
-    The per-feature gaps are summed in feature order like :func:`pair_rdist`, and rounding
-    is monotone, so the bound never exceeds the exact surrogate of a point in the box.
-    """
-    nb, d = Q.shape
-    QT = np.empty((d, nb))  # features outermost: the inner loop runs over queries (SIMD)
-    for i in range(nb):
-        for j in range(d):
-            QT[j, i] = Q[i, j]
-    lower[:] = 0.0
-    for tile in range(lower.shape[0]):
-        bound = lower[tile]
-        for j in range(d):
-            lo = box_lo[tile, j]
-            hi = box_hi[tile, j]
-            qj = QT[j]
-            for i in range(nb):
-                gap = max(max(lo - qj[i], qj[i] - hi), 0.0)
-                bound[i] += gap * gap
-        total = 0.0
-        for i in range(nb):
-            total += bound[i]
-        closeness[tile] = total
 
 
 @numba.njit(cache=True)

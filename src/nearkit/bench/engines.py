@@ -373,6 +373,10 @@ ENGINES: dict[str, EngineSpec] = {
     "nearkit-kd_tree": EngineSpec(
         NearkitEngine, "nearkit, algorithm='kd_tree'", {"algorithm": "kd_tree"}
     ),
+    "nearkit-tiled": EngineSpec(
+        NearkitEngine, "nearkit, algorithm='tiled' (gap-cut tiles, box pruning)",
+        {"algorithm": "tiled"},
+    ),
     "sklearn-auto": EngineSpec(
         SklearnEngine, "scikit-learn KNeighborsClassifier, algorithm='auto', n_jobs=-1",
         {"algorithm": "auto"},

@@ -1,0 +1,208 @@
+"""Training points in spatially compact tiles, searched exactly with box pruning.
+
+:func:`partition` cuts the training rows into tiles of at most a few hundred points, first at
+the empty gaps of discrete columns, then by median splits; each tile keeps the bounding box
+of its points.  :func:`box_bounds` gives, for a block of queries, a lower bound of each
+query's surrogate distance to every point of each tile: the per-feature gaps to the box are
+folded in feature order with the same :func:`~nearkit._kernels.distances.accumulate` as the
+exact distance, and floating-point subtraction, powers and sums are monotone, so the bound
+never exceeds the surrogate of a point in the box.  A tile whose bound is above a query's
+(widened) k-th surrogate cannot hold one of its neighbours and is skipped for it.
+
+:func:`tiled_knn` is the exact engine built on this for every metric of the Minkowski
+family: each query measures its own (home) tile first, then the other tiles nearest first,
+each only while its bound can still beat the query's k-th distance.  The float32 GEMM
+engine (:mod:`nearkit._kernels.gemm`) uses the same tiles and bounds for Euclidean.
+"""
+
+import numba
+import numpy as np
+
+from nearkit._kernels.brute import tile_rdist
+from nearkit._kernels.distances import accumulate, prefilter_slack, widen
+from nearkit._kernels.select import heap_init, heap_sort_row, offer_tile
+
+#: tile widths are multiples of this (the vectorised pre-filters test this many points at once)
+CHUNK = 64
+
+#: :func:`partition` cuts at a gap at least this many times the mean spacing of the values
+#: (measured: 20-60 all keep Gaussian and uniform data tiled as by median splits, whose
+#: largest gaps are about 10 spacings, and catch the gaps of the real datasets)
+GAP_RATIO = 30.0
+
+
+def partition(X, tile):
+    """Cut the rows of ``X`` into spatially compact tiles of at most ``tile`` points.
+
+    Each node is split where its points leave a wide empty gap: on a sample of the node
+    (about 1,024 rows), sorted per feature, the largest difference between consecutive
+    values within the middle half, kept if it is at least :data:`GAP_RATIO` times the mean
+    spacing there; of the features with such a gap, the widest gap wins, and the left part
+    is every point at or below the value before it.  Real tabular data is full of such gaps
+    (one-hot and other discrete columns), and a tile that lies on one side of them has a
+    bounding box that rules it out for every query on the other side: measured with the
+    final k-th distances, the tiles' boxes leave 3.7% of the (query, point) pairs to search
+    on bank_churn, 31% on spotify_tracks and 3.5% on loan_approval, against 41%, 62% and 72%
+    for median splits on the widest feature.  Where no feature shows a gap (continuous
+    data) the node is cut at the median of its widest feature instead, the left part
+    rounded up to a multiple of :data:`CHUNK`.  Leaves come out in depth-first order,
+    so tiles with close numbers are close in space.
+
+    Returns
+    -------
+    leaves : list of int64 arrays
+        Row numbers of each tile (increasing), in tile order.
+    tree : tuple of arrays (dim, value, left, right)
+        Internal nodes for :func:`assign_tiles`: a point goes left when
+        ``x[dim] <= value``; a child ``c < 0`` is the leaf ``-c - 1``.
+    """
+    dims, values, lefts, rights = [], [], [], []
+    leaves = []
+
+    def split(rows):
+        count = len(rows)
+        if count <= tile:
+            leaves.append(rows)
+            return -len(leaves)
+        sample = np.sort(X[rows[:: max(1, count // 1024)]], axis=0)
+        quarter = len(sample) // 4
+        middle = sample[quarter:len(sample) - quarter]
+        with np.errstate(over="ignore", invalid="ignore"):  # huge values: no gap found
+            gaps = middle[1:] - middle[:-1]
+            at = np.argmax(gaps, axis=0)
+            gap = gaps[at, np.arange(X.shape[1])]
+            span = middle[-1] - middle[0]
+            # a gap is real when it is many times the mean spacing of the middle values
+            # (about ln(n) for continuous noise; the sample size for a two-valued feature)
+            real = (gap * len(middle) >= GAP_RATIO * span) & (span > 0)
+        if real.any():
+            dim = int(np.argmax(np.where(real, gap, -1.0)))
+            value = float(middle[at[dim], dim])
+            goes_left = X[rows, dim] <= value
+            left, right = rows[goes_left], rows[~goes_left]
+        else:
+            dim = int(np.argmax(sample[-1] - sample[0]))
+            column = X[rows, dim]
+            n_left = -(-(count // 2) // CHUNK) * CHUNK
+            order = np.argpartition(column, n_left - 1)
+            value = float(column[order[n_left - 1]])
+            left, right = np.sort(rows[order[:n_left]]), np.sort(rows[order[n_left:]])
+        node = len(dims)
+        dims.append(int(dim))
+        values.append(value)
+        lefts.append(0)
+        rights.append(0)
+        lefts[node] = split(left)
+        rights[node] = split(right)
+        return node
+
+    split(np.arange(X.shape[0], dtype=np.int64))
+    tree = (np.array(dims, dtype=np.int64), np.array(values, dtype=np.float64),
+            np.array(lefts, dtype=np.int64), np.array(rights, dtype=np.int64))
+    return leaves, tree
+
+
+@numba.njit(cache=True)
+def assign_tiles(Q, dim, value, left, right, out):
+    """Tile of each query: the leaf of :func:`partition`'s tree it falls in."""
+    for i in range(Q.shape[0]):
+        node = 0 if dim.shape[0] else -1
+        while node >= 0:
+            node = left[node] if Q[i, dim[node]] <= value[node] else right[node]
+        out[i] = -node - 1
+
+
+@numba.njit(cache=True)
+def box_bounds(Q, box_lo, box_hi, metric, p, lower, closeness):
+    """``lower[t, i]``: a lower bound of the surrogate distance from query ``i`` to every
+    point of tile ``t``'s box; ``closeness[t]``: its sum over the queries (a tile order).
+
+    The per-feature gaps are folded in feature order like
+    :func:`~nearkit._kernels.distances.pair_rdist`, and rounding is monotone, so the bound
+    never exceeds the exact surrogate of a point in the box.
+    """
+    nb, d = Q.shape
+    QT = np.empty((d, nb))  # features outermost: the inner loop runs over queries (SIMD)
+    for i in range(nb):
+        for j in range(d):
+            QT[j, i] = Q[i, j]
+    lower[:] = 0.0
+    for tile in range(lower.shape[0]):
+        bound = lower[tile]
+        for j in range(d):
+            lo = box_lo[tile, j]
+            hi = box_hi[tile, j]
+            qj = QT[j]
+            for i in range(nb):
+                gap = max(max(lo - qj[i], qj[i] - hi), 0.0)
+                bound[i] = accumulate(bound[i], gap, metric, p)
+        total = 0.0
+        for i in range(nb):
+            total += bound[i]
+        closeness[tile] = total
+
+
+@numba.njit(nogil=True, cache=True)
+def tiled_knn(XT, perm, tile_start, box_lo, box_hi, Q, q_tile, self_pos, k, metric, p,
+              query_block, b0, b1, out_dist, out_ind):
+    """Exact k nearest neighbours of the queries in blocks ``b0:b1`` of ``query_block``.
+
+    Releases the GIL: the caller runs disjoint block ranges on several Python threads.
+
+    Parameters
+    ----------
+    XT : float64 array of shape (d, n_padded)
+        Training points in tile order, transposed; tile ``t`` is columns
+        ``tile_start[t]:tile_start[t + 1]``, padding columns are +inf.
+    perm : int64 array of shape (n_padded,)
+        Training index of each position (increasing within a tile); -1 for padding.
+    tile_start : int64 array of shape (n_tiles + 1,)
+    box_lo, box_hi : float64 arrays of shape (n_tiles, d)
+        Bounding box of each tile's points.
+    Q : float64 array of shape (m, d)
+        Queries sorted by home tile.
+    q_tile : int64 array of shape (m,)
+        Home tile of each query (non-decreasing).
+    self_pos : int64 array of shape (m,)
+        Position of the query itself among the training points (``exclude_self``), else -1.
+    k, metric : int
+    p : float
+        Minkowski exponent (metric code 3 only).
+    query_block, b0, b1 : int
+        Queries per block, and the range of blocks to answer.
+    out_dist, out_ind : arrays of shape (m, k)
+        Filled with the neighbours ordered by (distance, index).
+    """
+    m = Q.shape[0]
+    n_tiles = tile_start.shape[0] - 1
+    acc = np.empty(np.max(tile_start[1:] - tile_start[:-1]))
+    lanes = np.empty(64)
+    slack, tiny_r = prefilter_slack(metric, p)
+    for b in range(b0, b1):
+        q0 = b * query_block
+        nb = min(m, q0 + query_block) - q0
+        hd = out_dist[q0:q0 + nb]
+        hi = out_ind[q0:q0 + nb]
+        hr = np.empty((nb, k))
+        heap_init(hd, hr, hi)
+        lower = np.empty((n_tiles, nb))
+        closeness = np.empty(n_tiles)
+        box_bounds(Q[q0:q0 + nb], box_lo, box_hi, metric, p, lower, closeness)
+        for row in range(nb):  # each query's home tile first: a near-final k-th distance
+            q = q0 + row
+            s0 = tile_start[q_tile[q]]
+            width = tile_start[q_tile[q] + 1] - s0
+            tile_rdist(XT, Q[q], s0, width, metric, p, acc)
+            offer_tile(acc[:width], s0, perm, metric, p, self_pos[q], hd, hr, hi, row, lanes)
+        for tile in np.argsort(closeness):
+            s0 = tile_start[tile]
+            width = tile_start[tile + 1] - s0
+            for row in range(nb):
+                q = q0 + row
+                if q_tile[q] == tile or lower[tile, row] > widen(hr[row, 0], slack, tiny_r):
+                    continue
+                tile_rdist(XT, Q[q], s0, width, metric, p, acc)
+                offer_tile(acc[:width], s0, perm, metric, p, self_pos[q], hd, hr, hi, row,
+                           lanes)
+        for row in range(nb):
+            heap_sort_row(hd, hr, hi, row)
