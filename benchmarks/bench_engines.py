@@ -11,7 +11,9 @@ Prints, for each target, nearkit beside its peers measured in the same process:
 5. peak memory predicting 100,000 queries against 100,000 x 20 training points
    (in a child process);
 6. exactness: neighbours and distances equal to a float64 reference, tie-aware, at full size;
-plus the first-call (JIT compile) cost, in a child process with an empty numba cache.
+plus ``algorithm='auto'`` against the fastest engine on synthetic shapes (uniform, Gaussian,
+clustered, mixed discrete; 100 to 1,000,000 rows; 3 to 200 features), and the first-call
+(JIT compile) cost, in a child process with an empty numba cache.
 
 Usage::
 
@@ -301,6 +303,60 @@ def target_exactness(results):
     console.print(table)
 
 
+def _shapes():
+    """(label, metric, X, Q) of the synthetic shapes ``algorithm='auto'`` is checked on."""
+    rng = np.random.default_rng(0)
+
+    def mixed(n):  # one-hot, binary and ordinal columns beside continuous ones (like bank)
+        group = rng.integers(0, 3, n)
+        return np.column_stack([np.eye(3)[group], rng.integers(0, 2, (n, 2)),
+                                rng.integers(0, 5, (n, 2)), rng.standard_normal((n, 5))])
+
+    blobs = rng.standard_normal((20, 8)) * 5
+    shapes = [("uniform", 100, 3), ("uniform", 10_000, 3), ("uniform", 1_000_000, 3),
+              ("gaussian", 10_000, 20), ("gaussian", 200_000, 20), ("uniform", 10_000, 200),
+              ("clustered", 100_000, 8), ("mixed discrete", 100_000, 12)]
+    for kind, n, d in shapes:
+        total = n + 1000
+        if kind == "uniform":
+            data = rng.random((total, d))
+        elif kind == "gaussian":
+            data = rng.standard_normal((total, d))
+        elif kind == "clustered":
+            data = blobs[rng.integers(0, len(blobs), total)] + rng.standard_normal((total, d))
+        else:
+            data = mixed(total)
+        for metric in ("euclidean", "manhattan"):
+            yield f"{kind} {n:,} x {d}", metric, data[:n], data[n:]
+
+
+def target_auto(results):
+    """Is 'auto' close to the fastest engine on shapes it was not tuned on?"""
+    table = Table(title="auto on synthetic shapes (1,000 queries, k=5): chosen engine vs the "
+                        "fastest, median of 3 predicts")
+    for col in ("shape", "metric", "auto ->", "auto", "fastest engine", "auto / fastest"):
+        table.add_column(col)
+    results["auto"] = []
+    for label, metric, X, Q in _shapes():
+        y = np.arange(len(X)) % 2
+        times = {}
+        for algorithm in ("auto", "brute", "gemm", "kd_tree", "tiled"):
+            if algorithm == "gemm" and metric != "euclidean":
+                continue
+            model = KNNClassifier(K, metric=metric, algorithm=algorithm).fit(X, y)
+            model.predict(Q[:10])
+            times[algorithm] = median_time(lambda m=model, q=Q: m.predict(q), 3)
+            if algorithm == "auto":
+                chosen = model.algorithm_
+        best = min((t, a) for a, t in times.items() if a != "auto")
+        ratio = times["auto"] / best[0]
+        results["auto"].append({"shape": label, "metric": metric, "chosen": chosen,
+                                "times_s": times, "auto_over_fastest": ratio})
+        table.add_row(label, metric, chosen, f"{times['auto'] * 1e3:.1f} ms",
+                      f"{best[1]} {best[0] * 1e3:.1f} ms", f"{ratio:.2f}")
+    console.print(table)
+
+
 COMPILE_CHILD = r"""
 import sys, time, json, numpy as np
 t0 = time.perf_counter()
@@ -338,8 +394,8 @@ def target_compile(results):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--only", default="1,2,3,4,5,6,jit",
-                        help="comma-separated targets to run (1-6, jit)")
+    parser.add_argument("--only", default="1,2,3,4,5,6,auto,jit",
+                        help="comma-separated targets to run (1-6, auto, jit)")
     parser.add_argument("--json", help="also write the measurements to this JSON file")
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -350,6 +406,7 @@ def main():
              ("4", lambda: target_latency(results)),
              ("5", lambda: target_memory(results)),
              ("6", lambda: target_exactness(results)),
+             ("auto", lambda: target_auto(results)),
              ("jit", lambda: target_compile(results))]
     for key, step in steps:
         if key in only:
