@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numba
 import numpy as np
@@ -257,6 +257,8 @@ class _TiledLayout(_Engine):
     tile = 256
     #: most queries per block
     max_query_block = 256
+    #: whether the kernel calls BLAS (then limited to one thread per kernel thread)
+    calls_blas = False
 
     def _layout(self, X):
         self.n_samples, self.n_features = X.shape
@@ -282,17 +284,28 @@ class _TiledLayout(_Engine):
         """The prepared training points, shape (n_samples, n_features), C order."""
         return self._Xp[self._position]
 
-    def _sorted_queries(self, Q, exclude_self):
-        """(order, sorted queries, their home tiles, their own positions or -1)."""
+    def _search(self, Q, k, exclude_self, n_threads, dist, ind):
+        """Queries sorted by home tile, in blocks over threads (:func:`_run_blocks`) through
+        the kernel and arguments of :meth:`_kernel`, results put back in query order."""
         m = Q.shape[0]
         q_tile = np.empty(m, dtype=np.int64)
         assign_tiles(Q, *self._tree, q_tile)
         order = np.argsort(q_tile, kind="stable")
         self_pos = self._position[order] if exclude_self else np.full(m, -1, dtype=np.int64)
-        return order, Q[order], q_tile[order], self_pos
+        block = int(min(self.max_query_block, max(16, -(-m // (4 * n_threads)))))
+        kernel, args = self._kernel(Q[order], q_tile[order], self_pos, k, block)
+        sorted_dist = np.empty_like(dist)
+        sorted_ind = np.empty_like(ind)
+        # a kernel that calls BLAS does so per block, on one thread each
+        with blas_threads(1) if self.calls_blas else nullcontext():
+            _run_blocks(kernel, args, -(-m // block), n_threads, sorted_dist, sorted_ind)
+        dist[order] = sorted_dist
+        ind[order] = sorted_ind
 
-    def _block(self, m, n_threads):
-        return int(min(self.max_query_block, max(16, -(-m // (4 * n_threads)))))
+    def _kernel(self, Qs, q_tile, self_pos, k, block):
+        """(kernel, leading arguments) for sorted queries ``Qs``; the kernel takes the block
+        range and the output arrays after them."""
+        raise NotImplementedError
 
 
 class TiledIndex(_TiledLayout):
@@ -311,17 +324,9 @@ class TiledIndex(_TiledLayout):
         self.p = float(p)
         self._layout(X)
 
-    def _search(self, Q, k, exclude_self, n_threads, dist, ind):
-        order, Qs, q_tile, self_pos = self._sorted_queries(Q, exclude_self)
-        block = self._block(Q.shape[0], n_threads)
-        sorted_dist = np.empty_like(dist)
-        sorted_ind = np.empty_like(ind)
-        args = (self._XT, self._perm, self._tile_start, self._box_lo, self._box_hi, Qs, q_tile,
-                self_pos, k, self.metric_code, self.p, block)
-        _run_blocks(tiled_knn, args, -(-Q.shape[0] // block), n_threads, sorted_dist,
-                    sorted_ind)
-        dist[order] = sorted_dist
-        ind[order] = sorted_ind
+    def _kernel(self, Qs, q_tile, self_pos, k, block):
+        return tiled_knn, (self._XT, self._perm, self._tile_start, self._box_lo, self._box_hi,
+                           Qs, q_tile, self_pos, k, self.metric_code, self.p, block)
 
 
 class GemmIndex(_TiledLayout):
@@ -336,6 +341,7 @@ class GemmIndex(_TiledLayout):
     """
 
     name = "gemm"
+    calls_blas = True
 
     def __init__(self, X, metric_code, p):
         if metric_code != EUCLIDEAN:
@@ -364,22 +370,16 @@ class GemmIndex(_TiledLayout):
     def _search(self, Q, k, exclude_self, n_threads, dist, ind):
         if self._fallback is not None:
             self._fallback._search(Q, k, exclude_self, n_threads, dist, ind)
-            return
-        order, Qs, q_tile, self_pos = self._sorted_queries(Q, exclude_self)
+        else:
+            super()._search(Q, k, exclude_self, n_threads, dist, ind)
+
+    def _kernel(self, Qs, q_tile, self_pos, k, block):
         Q32, norms, far = float32_queries(Qs, self._center, self._scale)
         q_slack = norms * (self._c - 1.0)
         q_slack[far] = np.inf
-        block = self._block(Q.shape[0], n_threads)
-        sorted_dist = np.empty_like(dist)
-        sorted_ind = np.empty_like(ind)
-        args = (self._tiles32, self._w32, self._XT, self._Xp, self._perm, self._tile_start,
-                self._box_lo, self._box_hi, Q32, q_slack, self._scale**2, Qs, q_tile,
-                self_pos, k, block)
-        with blas_threads(1):  # each kernel thread calls BLAS on its own block
-            _run_blocks(gemm_knn, args, -(-Q.shape[0] // block), n_threads, sorted_dist,
-                        sorted_ind)
-        dist[order] = sorted_dist
-        ind[order] = sorted_ind
+        return gemm_knn, (self._tiles32, self._w32, self._XT, self._Xp, self._perm,
+                          self._tile_start, self._box_lo, self._box_hi, Q32, q_slack,
+                          self._scale**2, Qs, q_tile, self_pos, k, block)
 
 
 class KDTreeIndex(_Engine):
