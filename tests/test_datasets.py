@@ -30,6 +30,7 @@ from nearkit.datasets import (
     DatasetNotFoundError,
     DownloadError,
     SchemaError,
+    _files,
     dataset_from_frame,
     dataset_status,
     fetch_dataset,
@@ -302,7 +303,7 @@ def test_corrupted_download_is_refused_and_nothing_saved(shared, server, tmp_pat
     with pytest.raises(ChecksumError, match="refusing the download of .*diabetes.csv") as error:
         fetch_dataset("pima_diabetes", data_home=home, base_url=base)
     assert SPECS["pima_diabetes"].parts[0].git_blob in str(error.value)
-    assert list(home.iterdir()) == []
+    assert not home.exists()
 
 
 def test_unreachable_file_raises_download_error_naming_the_url(server, tmp_path, monkeypatch):
@@ -311,7 +312,30 @@ def test_unreachable_file_raises_download_error_naming_the_url(server, tmp_path,
     with pytest.raises(DownloadError, match=rf"could not download {base}/.*Churn_Modelling.csv") as error:
         fetch_dataset("bank_churn", data_home=tmp_path / "home", base_url=base)
     assert "HTTP 404" in str(error.value) and str(tmp_path / "home") in str(error.value)
-    assert list((tmp_path / "home").iterdir()) == []
+    assert not (tmp_path / "home").exists()
+
+
+def test_failed_download_leaves_no_mistyped_data_folder_behind(tmp_path, monkeypatch):
+    (tmp_path / "shared").mkdir()
+    monkeypatch.setenv("NEARKIT_DATA", str(tmp_path / "shared" / "datsets" / "csv"))
+    with pytest.raises(DownloadError, match="could not download http://127.0.0.1:9/"):
+        load_dataset("pima_diabetes")
+    assert list(tmp_path.iterdir()) == [tmp_path / "shared"]
+    assert list((tmp_path / "shared").iterdir()) == []
+
+
+def test_a_download_folder_with_a_stranger_file_is_kept(tmp_path, monkeypatch):
+    monkeypatch.delenv("NEARKIT_DATA", raising=False)
+    home = tmp_path / "home"
+
+    def someone_else_writes_then_fails(url, output, *, label):
+        (home / "notes.txt").write_text("not nearkit's")
+        raise DownloadError(f"could not download {url}")
+
+    monkeypatch.setattr(_files, "_download", someone_else_writes_then_fails)
+    with pytest.raises(DownloadError):
+        fetch_dataset("pima_diabetes", data_home=home)
+    assert [p.name for p in home.iterdir()] == ["notes.txt"]
 
 
 def _run_cli(argv: list[str]) -> int:
