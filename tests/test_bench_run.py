@@ -157,18 +157,77 @@ def test_other_settings_skip_engines_with_a_reason():
     assert "k=3, dudani, mahalanobis" in text
 
 
-def test_a_dataset_that_cannot_be_loaded_is_reported(tmp_path):
+def test_a_dataset_that_cannot_be_loaded_is_reported(tmp_path, monkeypatch):
+    monkeypatch.delenv("NEARKIT_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("NEARKIT_DATA_URL", "http://127.0.0.1:9")  # closed: the download fails
     out = tmp_path / "out"
-    code = main(["bench", "--datasets", "no_such_dataset", "--first-call", "none",
-                 "--no-scaling", "--no-progress", "--out", str(out)])
+    code = main(["bench", "--datasets", "pima_diabetes", "--first-call", "none",
+                 "--no-scaling", "--no-progress", "--data-home", str(tmp_path / "data"),
+                 "--out", str(out)])
     assert code == 1
     results = load_results(out)
     validate_results(results)
-    assert "error" in results["datasets"]["no_such_dataset"]
+    assert "DownloadError" in results["datasets"]["pima_diabetes"]["error"]
     assert "Not run:" in (out / "report.md").read_text()
 
 
-def test_bad_options_are_refused():
-    assert main(["bench", "--metric", "cosine", "--out", "unused"]) == 2
+def _no_work(*args, **kwargs):
+    raise AssertionError("the benchmark ran although an option was invalid")
+
+
+@pytest.mark.parametrize(("options", "named"), [
+    (["--k", "0"], "--k"), (["--k", "5,-3"], "-3"), (["--p", "0"], "--p"),
+    (["--p", "nan"], "--p"), (["--repeats", "0"], "--repeats"),
+    (["--iterations", "-1"], "--iterations"), (["--max-test", "0"], "--max-test"),
+    (["--sizes", "500,0"], "--sizes"), (["--threads", "0"], "--threads"),
+    (["--beta", "0"], "--beta"), (["--beta", "inf"], "--beta"), (["--seed", "-1"], "--seed"),
+    (["--datasets", "iris,no_such_dataset"], "'no_such_dataset'"),
+    (["--weights", "triangular"], "'triangular'"), (["--metric", "cosine"], "'cosine'"),
+    (["--engines", "nearkit-auto", "--baseline", "sklearn-brute"], "'sklearn-brute'"),
+])
+def test_bad_options_are_refused_before_any_work(tmp_path, monkeypatch, capsys, options, named):
+    monkeypatch.setattr(protocol, "run_benchmark", _no_work)
+    out = tmp_path / "out"
+    assert main(["bench", "--quick", *options, "--out", str(out)]) == 2
+    message = " ".join(capsys.readouterr().err.split())
+    assert named in message, message
+    assert not out.exists()
+
+
+def test_an_out_folder_that_cannot_be_written_is_refused_before_any_work(tmp_path, monkeypatch,
+                                                                          capsys):
+    monkeypatch.setattr(protocol, "run_benchmark", _no_work)
+    (tmp_path / "taken").write_text("a file, not a folder")
+    out = tmp_path / "taken" / "out"
+    assert main(["bench", "--quick", "--out", str(out)]) == 2
+    assert str(out) in " ".join(capsys.readouterr().err.split())
+
+
+def test_unknown_engines_are_refused_by_the_parser():
     with pytest.raises(SystemExit):
         main(["bench", "--engines", "annoy"])
+
+
+def test_metric_aliases_of_the_registry_are_accepted_as_their_metric():
+    config = protocol.BenchConfig.quick_config(metrics=["l2", "cityblock", "euclidean"])
+    assert protocol.check_config(config).metrics == ["euclidean", "manhattan"]
+
+
+class _BrokenEngine(NumpyTextbookEngine):
+    """Fails at every fit."""
+
+    def fit(self, X, y):
+        raise RuntimeError("broken on purpose")
+
+
+@pytest.mark.filterwarnings("ignore:No artists with labels:UserWarning")  # empty plots
+def test_exit_code_is_1_when_every_engine_failed(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(ENGINES, "test-broken", EngineSpec(_BrokenEngine, "fails at fit"))
+    out = tmp_path / "out"
+    code = main(["bench", "--quick", "--datasets", "iris", "--engines", "test-broken",
+                 "--baseline", "test-broken", "--repeats", "1", "--iterations", "1",
+                 "--no-scaling", "--first-call", "none", "--no-progress", "--out", str(out)])
+    assert code == 1
+    assert "every engine failed" in " ".join(capsys.readouterr().err.split())
+    assert load_results(out)["runs"][0]["engines"]["test-broken"]["status"] == "error"

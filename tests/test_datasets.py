@@ -31,6 +31,7 @@ from nearkit.datasets import (
     DownloadError,
     SchemaError,
     _files,
+    check_dataset_name,
     dataset_from_frame,
     dataset_status,
     fetch_dataset,
@@ -521,3 +522,10 @@ def test_schema_error_rows_count_the_table_before_duplicates_are_dropped(shared)
     frame.loc[row, "tempo"] = "fast"
     with pytest.raises(SchemaError, match=rf"'tempo' must be numeric but holds 1 cell: row {row} 'fast'"):
         dataset_from_frame("spotify_tracks", frame)
+
+
+def test_check_dataset_name_knows_what_load_dataset_loads():
+    assert check_dataset_name(" Bank-Churn ") == "bank_churn"
+    assert check_dataset_name("breast_cancer") == "breast_cancer"
+    with pytest.raises(ValueError, match="unknown dataset 'titanic'; known datasets: 'social"):
+        check_dataset_name("titanic")

@@ -1,9 +1,11 @@
 """The ``nearkit bench`` and ``nearkit report`` sub-commands.
 
-``nearkit bench`` runs the study (:func:`nearkit.bench.protocol.run_benchmark`) with a rich
-progress bar on stderr, writes ``results.json``, ``results.csv``, ``report.md`` and the PNG
-figures into ``--out``, and prints the summary table.  ``nearkit report DIR`` rebuilds
-everything but ``results.json`` from ``results.json`` alone.
+``nearkit bench`` checks every option and that ``--out`` can be written (exit code 2 if not),
+then runs the study (:func:`nearkit.bench.protocol.run_benchmark`) with a rich progress bar on
+stderr, writes ``results.json``, ``results.csv``, ``report.md`` and the PNG figures into
+``--out``, and prints the summary table; it exits with 1 when a dataset could not be loaded or
+no engine ran.  ``nearkit report DIR`` rebuilds everything but ``results.json`` from
+``results.json`` alone.
 """
 
 from __future__ import annotations
@@ -24,9 +26,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from nearkit.bench.engines import ALL_METRICS, ENGINES, parse_engine_name
-
-WEIGHT_SCHEMES = ("uniform", "distance", "dudani", "gaussian")
+from nearkit.bench.checks import FIELD_OPTIONS, check_config, check_out_dir
+from nearkit.bench.engines import ENGINES, parse_engine_name
 
 DEFAULT_OUT = "bench-out"
 #: the columns of report.md's summary that the terminal shows
@@ -113,36 +114,26 @@ def register(subparsers):
     report.set_defaults(func=run_report)
 
 
-_OPTION_FIELDS = {
-    "datasets": "datasets", "engines": "engines", "k": "ks", "weights": "weights",
-    "metric": "metrics", "p": "p", "repeats": "repeats", "iterations": "iterations",
-    "threads": "threads", "seed": "seed", "baseline": "baseline", "beta": "beta",
-    "sizes": "sizes", "first_call": "first_call", "max_test": "max_test",
-    "data_home": "data_home",
-}
-
-
 def config_from_args(args):
-    """The :class:`~nearkit.bench.protocol.BenchConfig` the options describe."""
+    """The checked :class:`~nearkit.bench.protocol.BenchConfig` the options describe.
+
+    Raises
+    ------
+    ValueError
+        Naming the option and the bad value (:func:`~nearkit.bench.checks.check_config`).
+    """
     from nearkit.bench.protocol import BenchConfig
 
-    overrides = {field: getattr(args, option) for option, field in _OPTION_FIELDS.items()
-                 if getattr(args, option, None) is not None}
+    overrides = {}
+    for field, option in FIELD_OPTIONS.items():
+        value = getattr(args, option[2:].replace("-", "_"), None)
+        if value is not None:
+            overrides[field] = value
     if args.no_scaling:
         overrides["sizes"] = []
     overrides["profile"] = bool(args.profile)
     config = BenchConfig.quick_config(**overrides) if args.quick else BenchConfig(**overrides)
-    if config.baseline not in config.engine_names():
-        raise ValueError(f"baseline {config.baseline!r} is not among the engines run")
-    if config.repeats < 1 or config.iterations < 1:
-        raise ValueError("--repeats and --iterations must be at least 1")
-    unknown = [m for m in config.metrics if m not in ALL_METRICS]
-    if unknown:
-        raise ValueError(f"unknown metric {unknown[0]!r}; known: {', '.join(sorted(ALL_METRICS))}")
-    unknown = [w for w in config.weights if w not in WEIGHT_SCHEMES]
-    if unknown:
-        raise ValueError(f"unknown weights {unknown[0]!r}; known: {', '.join(WEIGHT_SCHEMES)}")
-    return config
+    return check_config(config)
 
 
 class RichProgress:
@@ -194,8 +185,10 @@ def run_bench(args, console=None):
         console = Console(width=160)  # a log file gets the whole table, not 80 columns
     try:
         config = config_from_args(args)
+        check_out_dir(args.out)
     except ValueError as exc:
-        Console(stderr=True).print(f"[red]nearkit bench: {exc}")
+        Console(stderr=True).print(f"nearkit bench: {exc}", style="red", markup=False,
+                                   highlight=False)
         return 2
     start = time.perf_counter()
     argv = ["nearkit", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("nearkit") else None
@@ -211,11 +204,23 @@ def run_bench(args, console=None):
             console.print(f"skipped {name}: {entry['note']}")
     console.print(f"wrote {', '.join(p.name for p in paths)} to {args.out} "
                   f"in {time.perf_counter() - start:.0f} s")
+    return _exit_code(results)
+
+
+def _exit_code(results):
+    """1 when a dataset could not be loaded or no engine ran on any dataset, else 0."""
+    errors = Console(stderr=True)
     failed = {name: entry["error"] for name, entry in results["datasets"].items()
               if "error" in entry}
     for name, error in failed.items():
-        Console(stderr=True).print(f"[red]nearkit bench: dataset {name} not run: {error}")
-    return 1 if failed else 0
+        errors.print(f"nearkit bench: dataset {name} not run: {error}", style="red",
+                     markup=False, highlight=False)
+    ran = any(record["status"] == "ok" for run in results["runs"]
+              for record in run["engines"].values())
+    if results["runs"] and not ran:
+        errors.print("nearkit bench: every engine failed or was skipped on every dataset; "
+                     "the reasons are in report.md", style="red")
+    return 1 if failed or not ran else 0
 
 
 def _argv_of(args):

@@ -46,6 +46,28 @@ def _normalise(name: str) -> str:
     return name.strip().lower().replace("-", "_")
 
 
+def check_dataset_name(name: str) -> str:
+    """The name :func:`load_dataset` knows ``name`` by, without loading anything.
+
+    Case, surrounding spaces and ``-`` against ``_`` do not matter.
+
+    Raises
+    ------
+    ValueError
+        If no dataset has that name; the message lists the known ones.
+
+    Examples
+    --------
+    >>> from nearkit.datasets import check_dataset_name
+    >>> check_dataset_name("Bank-Churn"), check_dataset_name("iris")
+    ('bank_churn', 'iris')
+    """
+    name = _normalise(name)
+    if name not in BUNDLED:
+        get_spec(name)
+    return name
+
+
 def load_dataset(
     name: str, *, data_home: str | os.PathLike | None = None, download: bool = True
 ) -> Dataset:
@@ -112,10 +134,10 @@ def load_dataset(
     >>> churn.X.shape, churn.y.mean()  # doctest: +SKIP
     ((10000, 13), np.float64(0.2037))
     """
-    name = _normalise(name)
+    name = check_dataset_name(name)
     if name in BUNDLED:
         return _load_bundled(name)
-    spec = get_spec(name)
+    spec = SPECS[name]
     path, status, digest = _files.locate(spec, data_home, download=download)
     source = {
         "urls": _files.source_urls(spec),
