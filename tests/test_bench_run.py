@@ -5,12 +5,16 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from nearkit.bench import protocol
+from nearkit.bench.checks import FIELD_OPTIONS
+from nearkit.bench.cli import DEFAULT_OUT
 from nearkit.bench.engines import ENGINES, EngineSpec, NumpyTextbookEngine
 from nearkit.bench.report import render_report
 from nearkit.bench.results import load_results
@@ -231,3 +235,48 @@ def test_exit_code_is_1_when_every_engine_failed(tmp_path, monkeypatch, capsys):
     assert code == 1
     assert "every engine failed" in " ".join(capsys.readouterr().err.split())
     assert load_results(out)["runs"][0]["engines"]["test-broken"]["status"] == "error"
+
+
+def _typed(value):
+    """A default as typed on the command line (the test's own rendering)."""
+    if isinstance(value, list):
+        return "all" if value == list(ENGINES) else ",".join(str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _expected_defaults():
+    """``{option: (default, quick default or None)}`` of every option with a default."""
+    normal, quick = protocol.BenchConfig(), protocol.BenchConfig.quick_config()
+    expected = {"--out": (DEFAULT_OUT, None)}
+    for field, option in FIELD_OPTIONS.items():
+        if getattr(normal, field) is not None:
+            default, fast = _typed(getattr(normal, field)), _typed(getattr(quick, field))
+            expected[option] = (default, None if fast == default else fast)
+    return expected
+
+
+def test_help_shows_the_defaults_of_bench_config(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # argparse breaks long words at the terminal width
+    with pytest.raises(SystemExit) as stop:
+        main(["bench", "--help"])
+    assert stop.value.code == 0
+    options = capsys.readouterr().out.split("\noptions:\n")[1]
+    helps = {}
+    for entry in re.split(r"\n  (?=-)", options):
+        option, _, text = entry.strip().partition(" ")
+        helps[option.rstrip(",")] = " ".join(text.split())
+    expected = _expected_defaults()
+    assert {"--iterations", "--max-test", "--repeats", "--k"} <= set(expected)
+    for option, (default, quick) in expected.items():
+        assert f"default {default}" in helps[option], (option, helps[option])
+        if quick is not None:
+            assert f"--quick {quick}" in helps[option], (option, helps[option])
+
+
+def test_readme_states_the_defaults_of_bench_config():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Benchmark: `nearkit bench`")[1].split("\n## ")[0]
+    text = " ".join(section.split())
+    pattern = r"`(--[\w-]+)[^`]*` \((?:[^()]*?, )?default ([^;)]+?)(?:; `--quick` ([^)]+?))?[;)]"
+    stated = {m[1]: (m[2], m[3]) for m in re.finditer(pattern, text)}
+    assert stated == _expected_defaults()

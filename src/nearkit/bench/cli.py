@@ -4,8 +4,9 @@
 then runs the study (:func:`nearkit.bench.protocol.run_benchmark`) with a rich progress bar on
 stderr, writes ``results.json``, ``results.csv``, ``report.md`` and the PNG figures into
 ``--out``, and prints the summary table; it exits with 1 when a dataset could not be loaded or
-no engine ran.  ``nearkit report DIR`` rebuilds everything but ``results.json`` from
-``results.json`` alone.
+no engine ran.  The defaults shown by ``--help`` are read from
+:class:`~nearkit.bench.protocol.BenchConfig`.  ``nearkit report DIR`` rebuilds everything but
+``results.json`` from ``results.json`` alone.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from rich.table import Table
 
 from nearkit.bench.checks import FIELD_OPTIONS, check_config, check_out_dir
 from nearkit.bench.engines import ENGINES, parse_engine_name
+from nearkit.metrics import METRIC_ALIASES
+from nearkit.weights import WEIGHTS
 
 DEFAULT_OUT = "bench-out"
 #: the columns of report.md's summary that the terminal shows
@@ -61,6 +64,25 @@ def _first_call(text):
     return _csv(_engine)(text)
 
 
+def _shown(value):
+    """A default as the command line writes it: ``5``, ``2``, ``500,2000,8000``, ``all``."""
+    if isinstance(value, (list, tuple)):
+        return "all" if list(value) == list(ENGINES) else ",".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def defaults_text(field):
+    """``"default X"``, plus ``"; --quick Y"`` when ``--quick`` changes it, read from
+    :class:`~nearkit.bench.protocol.BenchConfig` (its field defaults and ``quick_config``)."""
+    from nearkit.bench.protocol import BenchConfig
+
+    normal = _shown(getattr(BenchConfig(), field))
+    quick = _shown(getattr(BenchConfig.quick_config(), field))
+    return f"default {normal}" + ("" if quick == normal else f"; --quick {quick}")
+
+
 def register(subparsers):
     """Add the ``bench`` and ``report`` sub-commands to the ``nearkit`` parser."""
     bench = subparsers.add_parser(
@@ -68,40 +90,46 @@ def register(subparsers):
         description="Run the reproducible benchmark study and write results, report and plots.",
     )
     bench.add_argument("--datasets", type=_csv(str), metavar="A,B",
-                       help="datasets (default: the five report datasets; --quick: iris, "
-                            "breast_cancer, wine)")
+                       help=f"datasets ({defaults_text('datasets')})")
     bench.add_argument("--engines", type=_csv(_engine), metavar="E,F",
-                       help=f"engines (default: all); known: {', '.join(ENGINES)}; "
+                       help=f"engines ({defaults_text('engines')}); known: {', '.join(ENGINES)}; "
                             "suffix [Nt] limits an engine to N threads")
-    bench.add_argument("--k", type=_csv(int), metavar="1,3,5", help="numbers of neighbours (default 5)")
+    bench.add_argument("--k", type=_csv(int), metavar="1,3,5",
+                       help=f"numbers of neighbours ({defaults_text('ks')})")
     bench.add_argument("--weights", type=_csv(str), metavar="W",
-                       help="weighting schemes: uniform, distance, dudani, gaussian (default uniform)")
+                       help=f"weighting schemes: {', '.join(WEIGHTS)} ({defaults_text('weights')})")
     bench.add_argument("--metric", type=_csv(str), metavar="M",
-                       help="metrics: euclidean, manhattan, chebyshev, minkowski (default euclidean)")
-    bench.add_argument("--p", type=float, help="Minkowski exponent for --metric minkowski")
-    bench.add_argument("--repeats", type=int, metavar="N", help="stratified splits (default 5; quick 3)")
+                       help=f"metrics: {', '.join(METRIC_ALIASES)} ({defaults_text('metrics')})")
+    bench.add_argument("--p", type=float,
+                       help=f"Minkowski exponent for --metric minkowski ({defaults_text('p')})")
+    bench.add_argument("--repeats", type=int, metavar="N",
+                       help=f"stratified splits ({defaults_text('repeats')})")
     bench.add_argument("--iterations", type=int, metavar="N",
-                       help="timed fits and predicts per engine and repeat (default 3; quick 2)")
+                       help="timed fits and predicts per engine and repeat "
+                            f"({defaults_text('iterations')})")
     bench.add_argument("--threads", type=_csv(int), metavar="1,...",
-                       help="extra thread counts for nearkit-auto and sklearn-auto (default 1; "
-                            "all cores always run)")
-    bench.add_argument("--seed", type=int, help="seed of splits, orders and synthetic data (default 0)")
-    bench.add_argument("--baseline", help="engine the speed-ups are measured against (default sklearn-auto)")
-    bench.add_argument("--beta", type=float, help="beta of the F-beta score (default 2)")
+                       help="extra thread counts for nearkit-auto and sklearn-auto "
+                            f"({defaults_text('threads')}; all cores always run)")
+    bench.add_argument("--seed", type=int,
+                       help=f"seed of splits, orders and synthetic data ({defaults_text('seed')})")
+    bench.add_argument("--baseline",
+                       help=f"engine the speed-ups are measured against ({defaults_text('baseline')})")
+    bench.add_argument("--beta", type=float, help=f"beta of the F-beta score ({defaults_text('beta')})")
     bench.add_argument("--sizes", type=_csv(int), metavar="N,M",
-                       help="training-set sizes of the scaling study (empty with --no-scaling)")
+                       help=f"training-set sizes of the scaling study ({defaults_text('sizes')})")
     bench.add_argument("--no-scaling", action="store_true", help="skip the training-set size study")
     bench.add_argument("--first-call", type=_first_call, metavar="WHICH",
                        help="engines whose first call is timed in fresh processes: all, jit, "
-                            "none or a comma-separated list (default all; quick nearkit-auto)")
-    bench.add_argument("--max-test", type=int, metavar="N", help="test rows per split at most (default 2000)")
+                            f"none or a comma-separated list ({defaults_text('first_call')})")
+    bench.add_argument("--max-test", type=int, metavar="N",
+                       help=f"test rows per split at most ({defaults_text('max_test')})")
     bench.add_argument("--quick", action="store_true",
                        help="small bundled data, offline, under a minute")
     bench.add_argument("--profile", action="store_true",
                        help="profile each engine's predict and split nearkit's into phases")
     bench.add_argument("--data-home", help="folder searched first for the dataset files")
     bench.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
-                       help=f"output folder (default {DEFAULT_OUT})")
+                       help=f"output folder, created if missing (default {DEFAULT_OUT})")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
     bench.add_argument("-v", "--verbose", action="store_true", help="log diagnostics")
     bench.set_defaults(func=run_bench)
