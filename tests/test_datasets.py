@@ -260,7 +260,11 @@ def _fake_full_spotify(shared: Path, path: Path, drop: str | None = None) -> str
 def test_full_spotify_file_is_recognised_by_its_git_blob(shared, tmp_path, monkeypatch):
     path = tmp_path / "spotify_tracks.csv"
     blob = _fake_full_spotify(shared, path)
-    assert SPECS["spotify_tracks"].full_git_blob == "623114a306a820ed68a77be900643aa1f10764f8"
+    # the recorded blob cannot be checked against a file (nobody has the full original here):
+    # check it against the manifest it was transcribed from, not against a copy of itself
+    assert f"Its git blob is {SPECS['spotify_tracks'].full_git_blob}," in (
+        shared / "MANIFEST.md"
+    ).read_text()
     monkeypatch.setitem(SPECS, "spotify_tracks", dataclasses.replace(SPECS["spotify_tracks"], full_git_blob=blob))
     data = load_dataset("spotify_tracks", data_home=tmp_path, download=False)
     assert data.info["status"] == "full" and data.info["is_full"] is True
