@@ -87,11 +87,13 @@ def check_config(config):
 
 
 def _check_integers(field, value, *, low, high=None):
-    for item in value if isinstance(value, (list, tuple)) else [value]:
+    many = isinstance(value, (list, tuple))
+    for item in value if many else [value]:
         integral = isinstance(item, numbers.Integral) and not isinstance(item, bool)
         if not integral or item < low or (high is not None and item > high):
             bound = f">= {low}" + (f" and <= {high}" if high is not None else "")
-            raise ValueError(f"{setting(field)} must be integers {bound}; got {item!r}")
+            what = "integers" if many else "an integer"
+            raise ValueError(f"{setting(field)} must be {what} {bound}; got {item!r}")
 
 
 def _check_range(field, value, wanted, test):

@@ -74,8 +74,11 @@ def _shown(value):
 
 
 def defaults_text(field):
-    """``"default X"``, plus ``"; --quick Y"`` when ``--quick`` changes it, read from
-    :class:`~nearkit.bench.protocol.BenchConfig` (its field defaults and ``quick_config``)."""
+    """The default of a ``BenchConfig`` field as the help shows it: ``"default X; --quick Y"``.
+
+    Read from :class:`~nearkit.bench.protocol.BenchConfig` (its field defaults and
+    ``quick_config``); ``"; --quick Y"`` only when ``--quick`` changes the value.
+    """
     from nearkit.bench.protocol import BenchConfig
 
     normal = _shown(getattr(BenchConfig(), field))
