@@ -16,8 +16,13 @@ import tempfile
 from pathlib import Path
 
 from nearkit.bench.engines import parse_engine_name
-from nearkit.metrics import METRIC_ALIASES
+from nearkit.metrics import METRIC_ALIASES  # the registry; to become nearkit.metrics.METRICS
 from nearkit.weights import WEIGHTS
+
+#: metric names a run accepts (aliases included), as nearkit's registry lists them
+METRIC_NAMES = tuple(METRIC_ALIASES)
+#: weighting schemes a run accepts, as nearkit lists them
+WEIGHT_NAMES = tuple(WEIGHTS)
 
 #: the ``nearkit bench`` option that sets each ``BenchConfig`` field
 FIELD_OPTIONS = {
@@ -72,9 +77,10 @@ def check_config(config):
     for field in ("engines", "thread_engines", "scaling_engines"):
         _check_engines(field, getattr(config, field))
     _check_first_call(config.first_call)
-    unknown = [w for w in config.weights if w not in WEIGHTS]
+    unknown = [w for w in config.weights if w not in WEIGHT_NAMES]
     if unknown:
-        raise ValueError(f"{setting('weights')}: unknown {unknown[0]!r}; known: {', '.join(WEIGHTS)}")
+        raise ValueError(f"{setting('weights')}: unknown {unknown[0]!r}; "
+                         f"known: {', '.join(WEIGHT_NAMES)}")
     if config.baseline not in config.engine_names():
         raise ValueError(f"{setting('baseline')}: {config.baseline!r} is not among the engines run "
                          f"({', '.join(config.engine_names())})")
@@ -120,10 +126,10 @@ def _check_first_call(choice):
 
 
 def _canonical_metrics(metrics):
-    unknown = [m for m in metrics if m not in METRIC_ALIASES]
+    unknown = [m for m in metrics if m not in METRIC_NAMES]
     if unknown:
         raise ValueError(f"{setting('metrics')}: unknown metric {unknown[0]!r}; known: "
-                         f"{', '.join(sorted(METRIC_ALIASES))}")
+                         f"{', '.join(METRIC_NAMES)}")
     return list(dict.fromkeys(METRIC_ALIASES[m] for m in metrics))
 
 

@@ -27,10 +27,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from nearkit.bench.checks import FIELD_OPTIONS, check_config, check_out_dir
+from nearkit.bench.checks import (
+    FIELD_OPTIONS,
+    METRIC_NAMES,
+    WEIGHT_NAMES,
+    check_config,
+    check_out_dir,
+)
 from nearkit.bench.engines import ENGINES, parse_engine_name
-from nearkit.metrics import METRIC_ALIASES
-from nearkit.weights import WEIGHTS
 
 DEFAULT_OUT = "bench-out"
 #: the columns of report.md's summary that the terminal shows
@@ -100,9 +104,9 @@ def register(subparsers):
     bench.add_argument("--k", type=_csv(int), metavar="1,3,5",
                        help=f"numbers of neighbours ({defaults_text('ks')})")
     bench.add_argument("--weights", type=_csv(str), metavar="W",
-                       help=f"weighting schemes: {', '.join(WEIGHTS)} ({defaults_text('weights')})")
+                       help=f"weighting schemes: {', '.join(WEIGHT_NAMES)} ({defaults_text('weights')})")
     bench.add_argument("--metric", type=_csv(str), metavar="M",
-                       help=f"metrics: {', '.join(METRIC_ALIASES)} ({defaults_text('metrics')})")
+                       help=f"metrics: {', '.join(METRIC_NAMES)} ({defaults_text('metrics')})")
     bench.add_argument("--p", type=float,
                        help=f"Minkowski exponent for --metric minkowski ({defaults_text('p')})")
     bench.add_argument("--repeats", type=int, metavar="N",
