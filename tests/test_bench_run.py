@@ -5,16 +5,20 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from nearkit.bench import protocol
+from nearkit.bench.checks import FIELD_OPTIONS
+from nearkit.bench.cli import DEFAULT_OUT
 from nearkit.bench.engines import ENGINES, EngineSpec, NumpyTextbookEngine
 from nearkit.bench.report import render_report
 from nearkit.bench.results import load_results
-from nearkit.bench.schema import RESULTS_SCHEMA, SchemaError, validate_results
+from nearkit.bench.schema import SchemaError, validate_results
 from nearkit.cli import main
 
 ENGINES_RUN = "nearkit-auto,sklearn-auto,sklearn-brute,faiss-flatl2,scipy-ckdtree,numpy-textbook"
@@ -40,7 +44,7 @@ def test_every_file_is_written(run_dir):
 def test_results_match_the_schema(run_dir):
     results = load_results(run_dir)
     validate_results(results)
-    assert results["config"]["repeats"] == 2
+    assert [run["repeat"] for run in results["runs"]] == [0, 1]
     env = results["environment"]
     assert env["python"] and env["libraries"]["numpy"] and env["cpu_model"]
     assert "--quick" in env["command_line"]
@@ -69,7 +73,12 @@ def test_schema_rejects_broken_results(run_dir):
     broken["environment"]["python"] = 3.11
     with pytest.raises(SchemaError, match=r"\$\.environment\.python"):
         validate_results(broken)
-    assert RESULTS_SCHEMA["type"] == "object"
+    broken = copy.deepcopy(results)
+    broken["runs"][0]["engines"]["sklearn-auto"]["status"] = "fine"
+    with pytest.raises(SchemaError, match="sklearn-auto"):
+        validate_results(broken)
+    with pytest.raises(SchemaError):
+        validate_results(results["runs"])
 
 
 def test_pngs_are_images(run_dir):
@@ -85,6 +94,7 @@ def test_report_is_rebuilt_byte_for_byte(run_dir, capsys):
     original = (run_dir / "report.md").read_bytes()
     original_csv = (run_dir / "results.csv").read_bytes()
     (run_dir / "report.md").unlink()
+    (run_dir / "results.csv").unlink()
     assert main(["report", str(run_dir)]) == 0
     assert (run_dir / "report.md").read_bytes() == original
     assert (run_dir / "results.csv").read_bytes() == original_csv
@@ -157,18 +167,123 @@ def test_other_settings_skip_engines_with_a_reason():
     assert "k=3, dudani, mahalanobis" in text
 
 
-def test_a_dataset_that_cannot_be_loaded_is_reported(tmp_path):
+def test_a_dataset_that_cannot_be_loaded_is_reported(tmp_path, monkeypatch):
+    monkeypatch.delenv("NEARKIT_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("NEARKIT_DATA_URL", "http://127.0.0.1:9")  # closed: the download fails
     out = tmp_path / "out"
-    code = main(["bench", "--datasets", "no_such_dataset", "--first-call", "none",
-                 "--no-scaling", "--no-progress", "--out", str(out)])
+    code = main(["bench", "--datasets", "pima_diabetes", "--first-call", "none",
+                 "--no-scaling", "--no-progress", "--data-home", str(tmp_path / "data"),
+                 "--out", str(out)])
     assert code == 1
     results = load_results(out)
     validate_results(results)
-    assert "error" in results["datasets"]["no_such_dataset"]
+    assert "DownloadError" in results["datasets"]["pima_diabetes"]["error"]
     assert "Not run:" in (out / "report.md").read_text()
 
 
-def test_bad_options_are_refused():
-    assert main(["bench", "--metric", "cosine", "--out", "unused"]) == 2
-    with pytest.raises(SystemExit):
+def _no_work(*args, **kwargs):
+    raise AssertionError("the benchmark ran although an option was invalid")
+
+
+@pytest.mark.parametrize(("options", "named"), [
+    (["--k", "0"], "--k"), (["--k", "5,-3"], "-3"), (["--p", "0"], "--p"),
+    (["--p", "nan"], "--p"), (["--repeats", "0"], "--repeats"),
+    (["--iterations", "-1"], "--iterations"), (["--max-test", "0"], "--max-test"),
+    (["--sizes", "500,0"], "--sizes"), (["--threads", "0"], "--threads"),
+    (["--beta", "0"], "--beta"), (["--beta", "inf"], "--beta"), (["--seed", "-1"], "--seed"),
+    (["--datasets", "iris,no_such_dataset"], "'no_such_dataset'"),
+    (["--weights", "triangular"], "'triangular'"), (["--metric", "cosine"], "'cosine'"),
+    (["--engines", "nearkit-auto", "--baseline", "sklearn-brute"], "'sklearn-brute'"),
+])
+def test_bad_options_are_refused_before_any_work(tmp_path, monkeypatch, capsys, options, named):
+    monkeypatch.setattr(protocol, "run_benchmark", _no_work)
+    out = tmp_path / "out"
+    assert main(["bench", "--quick", *options, "--out", str(out)]) == 2
+    message = " ".join(capsys.readouterr().err.split())
+    assert named in message, message
+    assert not out.exists()
+
+
+def test_an_out_folder_that_cannot_be_written_is_refused_before_any_work(tmp_path, monkeypatch,
+                                                                          capsys):
+    monkeypatch.setattr(protocol, "run_benchmark", _no_work)
+    (tmp_path / "taken").write_text("a file, not a folder")
+    out = tmp_path / "taken" / "out"
+    assert main(["bench", "--quick", "--out", str(out)]) == 2
+    assert str(out) in " ".join(capsys.readouterr().err.split())
+
+
+def test_unknown_engines_are_refused_by_the_parser():
+    with pytest.raises(SystemExit) as stop:
         main(["bench", "--engines", "annoy"])
+    assert stop.value.code == 2
+
+
+def test_metric_aliases_of_the_registry_are_accepted_as_their_metric():
+    config = protocol.BenchConfig.quick_config(metrics=["l2", "cityblock", "euclidean"])
+    assert protocol.check_config(config).metrics == ["euclidean", "manhattan"]
+
+
+class _BrokenEngine(NumpyTextbookEngine):
+    """Fails at every fit."""
+
+    def fit(self, X, y):
+        raise RuntimeError("broken on purpose")
+
+
+@pytest.mark.filterwarnings("ignore:No artists with labels:UserWarning")  # empty plots
+def test_exit_code_is_1_when_every_engine_failed(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(ENGINES, "test-broken", EngineSpec(_BrokenEngine, "fails at fit"))
+    out = tmp_path / "out"
+    code = main(["bench", "--quick", "--datasets", "iris", "--engines", "test-broken",
+                 "--baseline", "test-broken", "--repeats", "1", "--iterations", "1",
+                 "--no-scaling", "--first-call", "none", "--no-progress", "--out", str(out)])
+    assert code == 1
+    assert "every engine failed" in " ".join(capsys.readouterr().err.split())
+    assert load_results(out)["runs"][0]["engines"]["test-broken"]["status"] == "error"
+
+
+def _typed(value):
+    """A default as typed on the command line (the test's own rendering)."""
+    if isinstance(value, list):
+        return "all" if value == list(ENGINES) else ",".join(str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _expected_defaults():
+    """``{option: (default, quick default or None)}`` of every option with a default."""
+    normal, quick = protocol.BenchConfig(), protocol.BenchConfig.quick_config()
+    expected = {"--out": (DEFAULT_OUT, None)}
+    for field, option in FIELD_OPTIONS.items():
+        if getattr(normal, field) is not None:
+            default, fast = _typed(getattr(normal, field)), _typed(getattr(quick, field))
+            expected[option] = (default, None if fast == default else fast)
+    return expected
+
+
+def test_help_shows_the_defaults_of_bench_config(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # argparse breaks long words at the terminal width
+    with pytest.raises(SystemExit) as stop:
+        main(["bench", "--help"])
+    assert stop.value.code == 0
+    options = capsys.readouterr().out.split("\noptions:\n")[1]
+    helps = {}
+    for entry in re.split(r"\n  (?=-)", options):
+        option, _, text = entry.strip().partition(" ")
+        helps[option.rstrip(",")] = " ".join(text.split())
+    expected = _expected_defaults()
+    assert {"--iterations", "--max-test", "--repeats", "--k"} <= set(expected)
+    for option, (default, quick) in expected.items():
+        assert f"default {default}" in helps[option], (option, helps[option])
+        if quick is not None:
+            assert f"--quick {quick}" in helps[option], (option, helps[option])
+
+
+def test_readme_states_the_defaults_of_bench_config():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Benchmark: `nearkit bench`")[1].split("\n## ")[0]
+    text = " ".join(section.split())
+    pattern = r"`(--[\w-]+)[^`]*` \((?:[^()]*?, )?default ([^;)]+?)(?:; `--quick` ([^)]+?))?[;)]"
+    stated = {m[1]: (m[2], m[3]) for m in re.finditer(pattern, text)}
+    assert stated == _expected_defaults()

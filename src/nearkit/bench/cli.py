@@ -1,9 +1,12 @@
 """The ``nearkit bench`` and ``nearkit report`` sub-commands.
 
-``nearkit bench`` runs the study (:func:`nearkit.bench.protocol.run_benchmark`) with a rich
-progress bar on stderr, writes ``results.json``, ``results.csv``, ``report.md`` and the PNG
-figures into ``--out``, and prints the summary table.  ``nearkit report DIR`` rebuilds
-everything but ``results.json`` from ``results.json`` alone.
+``nearkit bench`` checks every option and that ``--out`` can be written (exit code 2 if not),
+then runs the study (:func:`nearkit.bench.protocol.run_benchmark`) with a rich progress bar on
+stderr, writes ``results.json``, ``results.csv``, ``report.md`` and the PNG figures into
+``--out``, and prints the summary table; it exits with 1 when a dataset could not be loaded or
+no engine ran.  The defaults shown by ``--help`` are read from
+:class:`~nearkit.bench.protocol.BenchConfig`.  ``nearkit report DIR`` rebuilds everything but
+``results.json`` from ``results.json`` alone.
 """
 
 from __future__ import annotations
@@ -24,9 +27,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from nearkit.bench.engines import ALL_METRICS, ENGINES, parse_engine_name
-
-WEIGHT_SCHEMES = ("uniform", "distance", "dudani", "gaussian")
+from nearkit.bench.checks import (
+    FIELD_OPTIONS,
+    METRIC_NAMES,
+    WEIGHT_NAMES,
+    check_config,
+    check_out_dir,
+)
+from nearkit.bench.engines import ENGINES, parse_engine_name
 
 DEFAULT_OUT = "bench-out"
 #: the columns of report.md's summary that the terminal shows
@@ -60,6 +68,28 @@ def _first_call(text):
     return _csv(_engine)(text)
 
 
+def _shown(value):
+    """A default as the command line writes it: ``5``, ``2``, ``500,2000,8000``, ``all``."""
+    if isinstance(value, (list, tuple)):
+        return "all" if list(value) == list(ENGINES) else ",".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def defaults_text(field):
+    """The default of a ``BenchConfig`` field as the help shows it: ``"default X; --quick Y"``.
+
+    Read from :class:`~nearkit.bench.protocol.BenchConfig` (its field defaults and
+    ``quick_config``); ``"; --quick Y"`` only when ``--quick`` changes the value.
+    """
+    from nearkit.bench.protocol import BenchConfig
+
+    normal = _shown(getattr(BenchConfig(), field))
+    quick = _shown(getattr(BenchConfig.quick_config(), field))
+    return f"default {normal}" + ("" if quick == normal else f"; --quick {quick}")
+
+
 def register(subparsers):
     """Add the ``bench`` and ``report`` sub-commands to the ``nearkit`` parser."""
     bench = subparsers.add_parser(
@@ -67,40 +97,46 @@ def register(subparsers):
         description="Run the reproducible benchmark study and write results, report and plots.",
     )
     bench.add_argument("--datasets", type=_csv(str), metavar="A,B",
-                       help="datasets (default: the five report datasets; --quick: iris, "
-                            "breast_cancer, wine)")
+                       help=f"datasets ({defaults_text('datasets')})")
     bench.add_argument("--engines", type=_csv(_engine), metavar="E,F",
-                       help=f"engines (default: all); known: {', '.join(ENGINES)}; "
+                       help=f"engines ({defaults_text('engines')}); known: {', '.join(ENGINES)}; "
                             "suffix [Nt] limits an engine to N threads")
-    bench.add_argument("--k", type=_csv(int), metavar="1,3,5", help="numbers of neighbours (default 5)")
+    bench.add_argument("--k", type=_csv(int), metavar="1,3,5",
+                       help=f"numbers of neighbours ({defaults_text('ks')})")
     bench.add_argument("--weights", type=_csv(str), metavar="W",
-                       help="weighting schemes: uniform, distance, dudani, gaussian (default uniform)")
+                       help=f"weighting schemes: {', '.join(WEIGHT_NAMES)} ({defaults_text('weights')})")
     bench.add_argument("--metric", type=_csv(str), metavar="M",
-                       help="metrics: euclidean, manhattan, chebyshev, minkowski (default euclidean)")
-    bench.add_argument("--p", type=float, help="Minkowski exponent for --metric minkowski")
-    bench.add_argument("--repeats", type=int, metavar="N", help="stratified splits (default 5; quick 3)")
+                       help=f"metrics: {', '.join(METRIC_NAMES)} ({defaults_text('metrics')})")
+    bench.add_argument("--p", type=float,
+                       help=f"Minkowski exponent for --metric minkowski ({defaults_text('p')})")
+    bench.add_argument("--repeats", type=int, metavar="N",
+                       help=f"stratified splits ({defaults_text('repeats')})")
     bench.add_argument("--iterations", type=int, metavar="N",
-                       help="timed fits and predicts per engine and repeat (default 3; quick 2)")
+                       help="timed fits and predicts per engine and repeat "
+                            f"({defaults_text('iterations')})")
     bench.add_argument("--threads", type=_csv(int), metavar="1,...",
-                       help="extra thread counts for nearkit-auto and sklearn-auto (default 1; "
-                            "all cores always run)")
-    bench.add_argument("--seed", type=int, help="seed of splits, orders and synthetic data (default 0)")
-    bench.add_argument("--baseline", help="engine the speed-ups are measured against (default sklearn-auto)")
-    bench.add_argument("--beta", type=float, help="beta of the F-beta score (default 2)")
+                       help="extra thread counts for nearkit-auto and sklearn-auto "
+                            f"({defaults_text('threads')}; all cores always run)")
+    bench.add_argument("--seed", type=int,
+                       help=f"seed of splits, orders and synthetic data ({defaults_text('seed')})")
+    bench.add_argument("--baseline",
+                       help=f"engine the speed-ups are measured against ({defaults_text('baseline')})")
+    bench.add_argument("--beta", type=float, help=f"beta of the F-beta score ({defaults_text('beta')})")
     bench.add_argument("--sizes", type=_csv(int), metavar="N,M",
-                       help="training-set sizes of the scaling study (empty with --no-scaling)")
+                       help=f"training-set sizes of the scaling study ({defaults_text('sizes')})")
     bench.add_argument("--no-scaling", action="store_true", help="skip the training-set size study")
     bench.add_argument("--first-call", type=_first_call, metavar="WHICH",
                        help="engines whose first call is timed in fresh processes: all, jit, "
-                            "none or a comma-separated list (default all; quick nearkit-auto)")
-    bench.add_argument("--max-test", type=int, metavar="N", help="test rows per split at most (default 2000)")
+                            f"none or a comma-separated list ({defaults_text('first_call')})")
+    bench.add_argument("--max-test", type=int, metavar="N",
+                       help=f"test rows per split at most ({defaults_text('max_test')})")
     bench.add_argument("--quick", action="store_true",
                        help="small bundled data, offline, under a minute")
     bench.add_argument("--profile", action="store_true",
                        help="profile each engine's predict and split nearkit's into phases")
     bench.add_argument("--data-home", help="folder searched first for the dataset files")
     bench.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
-                       help=f"output folder (default {DEFAULT_OUT})")
+                       help=f"output folder, created if missing (default {DEFAULT_OUT})")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
     bench.add_argument("-v", "--verbose", action="store_true", help="log diagnostics")
     bench.set_defaults(func=run_bench)
@@ -113,36 +149,26 @@ def register(subparsers):
     report.set_defaults(func=run_report)
 
 
-_OPTION_FIELDS = {
-    "datasets": "datasets", "engines": "engines", "k": "ks", "weights": "weights",
-    "metric": "metrics", "p": "p", "repeats": "repeats", "iterations": "iterations",
-    "threads": "threads", "seed": "seed", "baseline": "baseline", "beta": "beta",
-    "sizes": "sizes", "first_call": "first_call", "max_test": "max_test",
-    "data_home": "data_home",
-}
-
-
 def config_from_args(args):
-    """The :class:`~nearkit.bench.protocol.BenchConfig` the options describe."""
+    """The checked :class:`~nearkit.bench.protocol.BenchConfig` the options describe.
+
+    Raises
+    ------
+    ValueError
+        Naming the option and the bad value (:func:`~nearkit.bench.checks.check_config`).
+    """
     from nearkit.bench.protocol import BenchConfig
 
-    overrides = {field: getattr(args, option) for option, field in _OPTION_FIELDS.items()
-                 if getattr(args, option, None) is not None}
+    overrides = {}
+    for field, option in FIELD_OPTIONS.items():
+        value = getattr(args, option[2:].replace("-", "_"), None)
+        if value is not None:
+            overrides[field] = value
     if args.no_scaling:
         overrides["sizes"] = []
     overrides["profile"] = bool(args.profile)
     config = BenchConfig.quick_config(**overrides) if args.quick else BenchConfig(**overrides)
-    if config.baseline not in config.engine_names():
-        raise ValueError(f"baseline {config.baseline!r} is not among the engines run")
-    if config.repeats < 1 or config.iterations < 1:
-        raise ValueError("--repeats and --iterations must be at least 1")
-    unknown = [m for m in config.metrics if m not in ALL_METRICS]
-    if unknown:
-        raise ValueError(f"unknown metric {unknown[0]!r}; known: {', '.join(sorted(ALL_METRICS))}")
-    unknown = [w for w in config.weights if w not in WEIGHT_SCHEMES]
-    if unknown:
-        raise ValueError(f"unknown weights {unknown[0]!r}; known: {', '.join(WEIGHT_SCHEMES)}")
-    return config
+    return check_config(config)
 
 
 class RichProgress:
@@ -194,8 +220,10 @@ def run_bench(args, console=None):
         console = Console(width=160)  # a log file gets the whole table, not 80 columns
     try:
         config = config_from_args(args)
+        check_out_dir(args.out)
     except ValueError as exc:
-        Console(stderr=True).print(f"[red]nearkit bench: {exc}")
+        Console(stderr=True).print(f"nearkit bench: {exc}", style="red", markup=False,
+                                   highlight=False)
         return 2
     start = time.perf_counter()
     argv = ["nearkit", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("nearkit") else None
@@ -211,11 +239,23 @@ def run_bench(args, console=None):
             console.print(f"skipped {name}: {entry['note']}")
     console.print(f"wrote {', '.join(p.name for p in paths)} to {args.out} "
                   f"in {time.perf_counter() - start:.0f} s")
+    return _exit_code(results)
+
+
+def _exit_code(results):
+    """1 when a dataset could not be loaded or no engine ran on any dataset, else 0."""
+    errors = Console(stderr=True)
     failed = {name: entry["error"] for name, entry in results["datasets"].items()
               if "error" in entry}
     for name, error in failed.items():
-        Console(stderr=True).print(f"[red]nearkit bench: dataset {name} not run: {error}")
-    return 1 if failed else 0
+        errors.print(f"nearkit bench: dataset {name} not run: {error}", style="red",
+                     markup=False, highlight=False)
+    ran = any(record["status"] == "ok" for run in results["runs"]
+              for record in run["engines"].values())
+    if results["runs"] and not ran:
+        errors.print("nearkit bench: every engine failed or was skipped on every dataset; "
+                     "the reasons are in report.md", style="red")
+    return 1 if failed or not ran else 0
 
 
 def _argv_of(args):

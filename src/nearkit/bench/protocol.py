@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from nearkit.bench import firstcall, profiling, scaling
+from nearkit.bench.checks import check_config
 from nearkit.bench.engines import (
     ENGINES,
     engine_class,
@@ -185,7 +186,7 @@ def run_benchmark(config, progress=None, argv=None):
     Parameters
     ----------
     config : BenchConfig
-        What to run.
+        What to run; checked first (:func:`~nearkit.bench.checks.check_config`).
     progress : object with ``begin(total)`` and ``step(text, advance=1)``, optional
         Progress reporter.
     argv : list of str, optional
@@ -195,9 +196,15 @@ def run_benchmark(config, progress=None, argv=None):
     -------
     dict
         Raw results; see :mod:`nearkit.bench.schema`.
+
+    Raises
+    ------
+    ValueError
+        If a setting of ``config`` is invalid, before any work.
     """
     from nearkit.datasets import load_dataset
 
+    config = check_config(config)
     progress = progress or NullProgress()
     names = config.engine_names()
     engines = _engine_table(names)

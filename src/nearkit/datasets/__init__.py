@@ -26,6 +26,7 @@ from nearkit.datasets._errors import ChecksumError, DatasetNotFoundError, Downlo
 from nearkit.datasets._files import user_cache_dir
 from nearkit.datasets._load import (
     DatasetStatus,
+    check_dataset_name,
     dataset_from_frame,
     dataset_status,
     fetch_dataset,
@@ -44,6 +45,7 @@ __all__ = [
     "DatasetStatus",
     "DownloadError",
     "SchemaError",
+    "check_dataset_name",
     "dataset_from_frame",
     "dataset_status",
     "fetch_dataset",

@@ -10,6 +10,7 @@ temporary name in the destination folder, are verified, and only then renamed in
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import sys
@@ -176,16 +177,23 @@ def _not_found_message(spec: DatasetSpec, data_home, base_url) -> str:
 
 
 def download_dir(data_home: str | os.PathLike | None = None) -> Path:
-    """Where a missing file is saved: the first of :func:`search_dirs` that is writable."""
+    """Where a missing file is saved: the first of :func:`search_dirs` that is writable.
+
+    A folder that does not exist counts when it could be created; nothing is created here.
+    """
     for _, folder in search_dirs(data_home):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            continue
-        if os.access(folder, os.W_OK):
+        if _could_write(folder):
             return folder
     searched = ", ".join(str(folder) for _, folder in search_dirs(data_home))
     raise DownloadError(f"no writable folder to download into (tried {searched}); pass data_home")
+
+
+def _could_write(folder: Path) -> bool:
+    """Whether ``folder`` is a writable folder, or its nearest existing ancestor is one."""
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    return existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
 
 
 def fetch(
@@ -198,10 +206,40 @@ def fetch(
 
     Each part is checked against its git blob id, the parts are joined (the header line of
     every part after the first is dropped), and the result is checked against the recorded
-    sha256 before it is renamed to its final name.  Nothing is left behind on failure.
+    sha256 before it is renamed to its final name.  Nothing is left behind on failure, not
+    even the folders created to download into (a mistyped ``$NEARKIT_DATA`` stays absent).
     """
-    destination = download_dir(data_home) / spec.filename
-    urls = source_urls(spec, base_url)
+    folder = download_dir(data_home)
+    created = _make_folders(folder)
+    try:
+        _fetch_into(spec, folder / spec.filename, source_urls(spec, base_url))
+    except BaseException:
+        _remove_folders(created)
+        raise
+    return folder / spec.filename
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return those created, deepest first."""
+    created = list(itertools.takewhile(lambda path: not path.exists(), [folder, *folder.parents]))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(f"cannot create the folder {folder} to download into: {exc}") from exc
+    return created
+
+
+def _remove_folders(created: list[Path]) -> None:
+    """Remove the folders :func:`_make_folders` created, unless something else was put there."""
+    for folder in created:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _fetch_into(spec: DatasetSpec, destination: Path, urls: list[str]) -> None:
+    """Download the parts at ``urls`` next to ``destination``, verify, join and rename."""
     temporaries: list[Path] = []
     try:
         for part, url in zip(spec.parts, urls):
@@ -229,7 +267,6 @@ def fetch(
         for temporary in temporaries:
             temporary.unlink(missing_ok=True)
     logger.info("saved verified %s to %s", spec.filename, destination)
-    return destination
 
 
 def _temporary(destination: Path, *, suffix: str) -> Path:

@@ -12,7 +12,17 @@ import pandas as pd
 from nearkit.datasets import _files
 from nearkit.datasets._errors import SchemaError
 from nearkit.datasets._registry import BUNDLED, SPECS, get_spec
-from nearkit.datasets._tables import Dataset, check_columns, class_summary, from_frame, read_table
+from nearkit.datasets._tables import (
+    BOOLEANS,
+    ROWS_COUNTED,
+    Dataset,
+    bad_cells,
+    check_columns,
+    class_summary,
+    empty_cells,
+    from_frame,
+    read_table,
+)
 
 
 def list_datasets() -> list[str]:
@@ -34,6 +44,28 @@ def _normalise(name: str) -> str:
     if not isinstance(name, str):
         raise TypeError(f"name must be a dataset name (str), got {type(name).__name__}")
     return name.strip().lower().replace("-", "_")
+
+
+def check_dataset_name(name: str) -> str:
+    """The name :func:`load_dataset` knows ``name`` by, without loading anything.
+
+    Case, surrounding spaces and ``-`` against ``_`` do not matter.
+
+    Raises
+    ------
+    ValueError
+        If no dataset has that name; the message lists the known ones.
+
+    Examples
+    --------
+    >>> from nearkit.datasets import check_dataset_name
+    >>> check_dataset_name("Bank-Churn"), check_dataset_name("iris")
+    ('bank_churn', 'iris')
+    """
+    name = _normalise(name)
+    if name not in BUNDLED:
+        get_spec(name)
+    return name
 
 
 def load_dataset(
@@ -102,10 +134,10 @@ def load_dataset(
     >>> churn.X.shape, churn.y.mean()  # doctest: +SKIP
     ((10000, 13), np.float64(0.2037))
     """
-    name = _normalise(name)
+    name = check_dataset_name(name)
     if name in BUNDLED:
         return _load_bundled(name)
-    spec = get_spec(name)
+    spec = SPECS[name]
     path, status, digest = _files.locate(spec, data_home, download=download)
     source = {
         "urls": _files.source_urls(spec),
@@ -211,13 +243,22 @@ def load_csv(
     positive: Any = None,
     drop=(),
     max_categories: int = 50,
+    na_values=(),
 ) -> Dataset:
     """Load any CSV file with a named target column.
 
-    Features: numeric columns as float64 (empty cells stay NaN; :func:`make_preprocessor`
+    Features: numeric columns as float64 (missing cells stay NaN; :func:`make_preprocessor`
     then imputes them), True/False columns as 1/0, text columns one-hot encoded (every level)
     unless they have more than ``max_categories`` levels, in which case they are dropped
     (an identifier or free text) and the description says so.
+
+    Only empty cells are missing, unless ``na_values`` names other markers.  A text column
+    in which more than half of the non-empty cells are numbers is a numeric column with bad
+    cells (a typo such as ``12.5x``, or an undeclared marker such as ``NA``): it is never
+    dropped nor one-hot encoded; loading stops with a :class:`SchemaError` naming the column
+    and the rows and values of the bad cells (rows counted from 0, the header line not
+    counted).  Declare the markers with ``na_values``, correct the file, or leave the column
+    out with ``drop``.
 
     Parameters
     ----------
@@ -232,20 +273,41 @@ def load_csv(
         Columns to leave out of ``X`` (identifiers, leaks).
     max_categories : int, default=50
         Text columns with more levels than this are dropped.
+    na_values : str or sequence of str, default=()
+        Cell texts that mean "missing" in every column, besides the empty cell, e.g.
+        ``("NA", "?")``; those cells become NaN.  A cell matches when its whole text is
+        one of them.
+
+    Returns
+    -------
+    Dataset
+        ``frame``, ``X``, ``y``, ``target``, ``description`` and ``info``.
 
     Raises
     ------
     SchemaError
-        If ``target`` or a column of ``drop`` is not in the file, the target has empty cells,
-        or ``positive`` never occurs.
+        If ``target`` or a column of ``drop`` is not in the file, the target has missing
+        cells, ``positive`` never occurs, or a numeric column has cells that are not numbers.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from tempfile import TemporaryDirectory
+    >>> from nearkit.datasets import load_csv
+    >>> with TemporaryDirectory() as folder:
+    ...     path = Path(folder, "shop.csv")
+    ...     _ = path.write_text("size,label\\n1.5,yes\\nNA,no\\n2.0,yes\\n")
+    ...     data = load_csv(path, "label", positive="yes", na_values=["NA"])
+    >>> data.X["size"].tolist(), data.y.tolist()
+    ([1.5, nan, 2.0], [1, 0, 1])
     """
     path = Path(path)
-    frame = read_table(path)
+    frame = read_table(path, na_values)
     where = f"CSV {path}"
     check_columns(frame, [target, *drop], where=where)
     values = frame[target]
     if values.isna().any():
-        raise SchemaError(f"{where}: the target {target!r} has {int(values.isna().sum())} empty cells")
+        raise empty_cells(values, f"the target {target!r}", where=where)
     if positive is not None:
         matches = values == positive
         if not pd.api.types.is_numeric_dtype(values) or isinstance(positive, str):
@@ -267,7 +329,7 @@ def load_csv(
     for column in frame.columns:
         if column == target or column in dropped:
             continue
-        pieces.extend(_csv_feature(frame[column], column, dropped, max_categories))
+        pieces.extend(_csv_feature(frame[column], column, dropped, max_categories, where=where))
     X = pd.concat(pieces, axis=1) if pieces else pd.DataFrame(index=frame.index)
     counts, balance, balance_text = class_summary(y, classes)
     info = {
@@ -289,14 +351,17 @@ def load_csv(
     return Dataset(path.stem, frame, X, y, rule, "\n".join(lines), info)
 
 
-def _csv_feature(values: pd.Series, column: str, dropped: dict, max_categories: int) -> list:
-    if pd.api.types.is_bool_dtype(values):
-        return [values.astype(np.float64)]
-    if pd.api.types.is_numeric_dtype(values):
+def _csv_feature(
+    values: pd.Series, column: str, dropped: dict, max_categories: int, *, where: str
+) -> list:
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
         return [values.astype(np.float64)]
     levels = sorted(str(level) for level in values.dropna().unique())
     if set(levels) <= {"True", "False"}:
-        return [values.map({"True": 1.0, "False": 0.0}).astype(np.float64).rename(column)]
+        return [values.map(BOOLEANS).astype(np.float64).rename(column)]
+    numbers = _mostly_numbers(values, column, where=where)
+    if numbers is not None:
+        return [numbers]
     if len(levels) > max_categories:
         dropped[column] = f"text with {len(levels):,} levels (> max_categories={max_categories})"
         return []
@@ -305,3 +370,26 @@ def _csv_feature(values: pd.Series, column: str, dropped: dict, max_categories: 
         pd.Series((text == level).to_numpy(np.float64), index=values.index, name=f"{column}_{level}")
         for level in levels
     ]
+
+
+def _mostly_numbers(values: pd.Series, column: str, *, where: str) -> pd.Series | None:
+    """The column as float64 when more than half of its non-empty cells are numbers.
+
+    ``None`` when it is text; a :class:`SchemaError` naming the other cells when some are not
+    numbers.
+    """
+    numbers = pd.to_numeric(values, errors="coerce")
+    present = values.notna()
+    n_numbers, n_present = int(numbers.notna().sum()), int(present.sum())
+    if 2 * n_numbers <= n_present:
+        return None
+    bad = present & numbers.isna()
+    if bad.any():
+        markers = tuple(dict.fromkeys(str(value) for value in values[bad]))[:5]
+        raise SchemaError(
+            f"{where}: column {column!r} holds numbers ({n_numbers:,} of {n_present:,} "
+            f"non-empty cells) and text in {bad_cells(values, bad)} ({ROWS_COUNTED}). "
+            f"If these mark missing values, pass na_values={markers!r} to read them as NaN; "
+            f"otherwise correct the file, or leave the column out with drop=[{column!r}]."
+        )
+    return numbers.astype(np.float64).rename(column)

@@ -54,9 +54,41 @@ class Dataset:
         )
 
 
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a CSV as stored: only empty cells are missing (a surname "Null" stays a string)."""
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+#: how a True/False column is read: Python booleans or their text; 1 == True, 0 == False
+BOOLEANS = {True: 1.0, False: 0.0, "True": 1.0, "False": 0.0}
+#: how the rows in error messages are counted
+ROWS_COUNTED = "rows counted from 0, the header line not counted"
+
+
+def read_table(path: str | os.PathLike, na_values=()) -> pd.DataFrame:
+    """Read a CSV as stored: only empty cells are missing (a surname "Null" stays a string).
+
+    Cells whose whole text is one of ``na_values`` are missing too.
+    """
+    if isinstance(na_values, str):
+        na_values = (na_values,)
+    return pd.read_csv(path, keep_default_na=False, na_values=["", *na_values])
+
+
+def bad_cells(values: pd.Series, mask, *, limit: int = 5) -> str:
+    """The cells of ``values`` where ``mask`` holds: ``"2 cells: row 41 '12.5x', row 57 'NA'"``.
+
+    Rows are the index labels of ``values``: the 0-based data rows of a table read from a
+    file (see :data:`ROWS_COUNTED`).
+    """
+    rows = values.index[np.asarray(mask, dtype=bool)]
+    shown = [f"row {row} {_plain(values.loc[row])!r}" for row in rows[:limit]]
+    return f"{len(rows):,} cell{'s' if len(rows) != 1 else ''}: {_listed(shown, len(rows))}"
+
+
+def _plain(value):
+    """A NumPy scalar as the Python value it holds (``5``, not ``np.int64(5)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _listed(shown: list[str], total: int) -> str:
+    more = f", ... ({total - len(shown):,} more)" if total > len(shown) else ""
+    return ", ".join(shown) + more
 
 
 def class_summary(y: np.ndarray, labels: list[str] | None = None) -> tuple[dict, dict, str]:
@@ -86,23 +118,34 @@ def _numeric(frame: pd.DataFrame, column: str, *, where: str) -> pd.Series:
     values = frame[column]
     if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
         converted = pd.to_numeric(values, errors="coerce")
-        bad = values[converted.isna() & values.notna()]
-        if len(bad) or pd.api.types.is_bool_dtype(values):
+        bad = values.notna() if pd.api.types.is_bool_dtype(values) else (
+            converted.isna() & values.notna()
+        )
+        if bad.any():
             raise SchemaError(
-                f"{where}: column {column!r} must be numeric but holds values such as "
-                f"{bad.unique()[:5].tolist() or values.unique()[:5].tolist()}"
+                f"{where}: column {column!r} must be numeric but holds "
+                f"{bad_cells(values, bad)} ({ROWS_COUNTED})"
             )
         values = converted
     return values.astype(np.float64)
 
 
+def empty_cells(values: pd.Series, what: str, *, where: str) -> SchemaError:
+    """A :class:`SchemaError` naming the rows of the empty cells of ``values``."""
+    rows = values.index[values.isna()]
+    return SchemaError(
+        f"{where}: {what} has {len(rows):,} empty cells, in rows "
+        f"{_listed([str(row) for row in rows[:5]], len(rows))} ({ROWS_COUNTED})"
+    )
+
+
 def _one_hot(values: pd.Series, levels, column: str, *, where: str) -> pd.DataFrame:
     text = values.astype(str)
-    unexpected = sorted(set(text.unique()) - set(levels))
-    if unexpected:
+    unexpected = ~text.isin(levels)
+    if unexpected.any():
         raise SchemaError(
-            f"{where}: column {column!r} has unexpected values {unexpected[:5]}; "
-            f"expected one of {list(levels)}"
+            f"{where}: column {column!r} has unexpected values in {bad_cells(values, unexpected)} "
+            f"({ROWS_COUNTED}); expected one of {list(levels)}"
         )
     return pd.DataFrame(
         {f"{column}_{level}": (text == level).to_numpy(np.float64) for level in levels},
@@ -111,11 +154,12 @@ def _one_hot(values: pd.Series, levels, column: str, *, where: str) -> pd.DataFr
 
 
 def _booleans(values: pd.Series, column: str, *, where: str) -> pd.Series:
-    mapping = {True: 1.0, False: 0.0, "True": 1.0, "False": 0.0}  # 1 == True, 0 == False
-    converted = values.map(mapping)
+    converted = values.map(BOOLEANS)
     if converted.isna().any():
-        bad = values[converted.isna()].unique()[:5].tolist()
-        raise SchemaError(f"{where}: column {column!r} must be True/False but holds {bad}")
+        raise SchemaError(
+            f"{where}: column {column!r} must be True/False but holds "
+            f"{bad_cells(values, converted.isna())} ({ROWS_COUNTED})"
+        )
     return converted.astype(np.float64)
 
 
@@ -142,9 +186,7 @@ def build_features(spec: DatasetSpec, frame: pd.DataFrame, *, where: str) -> pd.
             if column in spec.missing_zeros:
                 values = values.mask(values == 0)
             elif values.isna().any():
-                raise SchemaError(
-                    f"{where}: column {column!r} has {int(values.isna().sum())} empty cells"
-                )
+                raise empty_cells(values, f"column {column!r}", where=where)
             pieces.append(values.rename(column))
     X = pd.concat(pieces, axis=1)
     X.columns = spec.feature_names
@@ -155,12 +197,14 @@ def build_target(spec: DatasetSpec, frame: pd.DataFrame, *, where: str) -> np.nd
     """``y`` of a report dataset: ``target >= threshold``, or the 0/1 target column itself."""
     values = _numeric(frame, spec.target_column, where=where)
     if values.isna().any():
-        raise SchemaError(f"{where}: the target {spec.target_column!r} has empty cells")
+        raise empty_cells(values, f"the target {spec.target_column!r}", where=where)
     if spec.target_threshold is not None:
         return (values >= spec.target_threshold).to_numpy(np.int64)
     if not values.isin([0, 1]).all():
-        bad = sorted(set(values.unique()) - {0, 1})[:5]
-        raise SchemaError(f"{where}: the target {spec.target_column!r} must be 0/1, found {bad}")
+        raise SchemaError(
+            f"{where}: the target {spec.target_column!r} must be 0/1 but holds "
+            f"{bad_cells(frame[spec.target_column], ~values.isin([0, 1]))} ({ROWS_COUNTED})"
+        )
     return values.to_numpy(np.int64)
 
 
@@ -172,11 +216,13 @@ def from_frame(
     where = f"{spec.name} table" + (f" ({source['file']})" if source.get("file") else "")
     check_columns(frame, spec.columns, where=where)
     n_rows_file = len(frame)
+    # rows keep their place in the table until X and y are built, for the error messages
+    frame = frame.reset_index(drop=True)
     if spec.dedup_key is not None:
         frame = frame.drop_duplicates(spec.dedup_key, keep="first")
-    frame = frame.reset_index(drop=True)
-    X = build_features(spec, frame, where=where)
+    X = build_features(spec, frame, where=where).reset_index(drop=True)
     y = build_target(spec, frame, where=where)
+    frame = frame.reset_index(drop=True)
     counts, balance, balance_text = class_summary(y)
     missing = {c: int(X[c].isna().sum()) for c in spec.missing_zeros}
     info = {
