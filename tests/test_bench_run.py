@@ -193,7 +193,7 @@ def _no_work(*args, **kwargs):
     (["--sizes", "500,0"], "--sizes"), (["--threads", "0"], "--threads"),
     (["--beta", "0"], "--beta"), (["--beta", "inf"], "--beta"), (["--seed", "-1"], "--seed"),
     (["--datasets", "iris,no_such_dataset"], "'no_such_dataset'"),
-    (["--weights", "triangular"], "'triangular'"), (["--metric", "cosine"], "'cosine'"),
+    (["--weights", "triangular"], "'triangular'"), (["--metric", "hamming"], "'hamming'"),
     (["--engines", "nearkit-auto", "--baseline", "sklearn-brute"], "'sklearn-brute'"),
 ])
 def test_bad_options_are_refused_before_any_work(tmp_path, monkeypatch, capsys, options, named):

@@ -23,8 +23,13 @@ import pandas as pd  # noqa: E402
 from distributed import Client, LocalCluster  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 
-from nearkit import KNNClassifier  # noqa: E402
-from nearkit.dask import ParallelPredictor, ShardedKNNClassifier  # noqa: E402
+from nearkit import KNNClassifier, KNNRegressor, NearestNeighbors  # noqa: E402
+from nearkit.dask import (  # noqa: E402
+    ParallelPredictor,
+    ShardedKNNClassifier,
+    ShardedKNNRegressor,
+    ShardedNearestNeighbors,
+)
 
 # functions of this module (callable weights) run on the workers, which cannot import it
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -167,8 +172,8 @@ def test_fit_and_predict_with_dask_dataframes(client, gaussian_data):
 
 
 def test_learned_mahalanobis(client, gaussian_data):
-    """The claim of ShardedKNNClassifier's Notes: VI equal to rounding, and results equal to
-    a single model using the same VI up to the rounding of the whitening product."""
+    """The claim of ShardedKNNClassifier's Notes: VI equal to rounding, and results identical
+    to a single model using the same VI (the whitening is row by row, whatever the batch)."""
     X, y, Q = gaussian_data
     single = KNNClassifier(7, metric="mahalanobis", weights="distance").fit(X, y)
     for rows in (300, 70, 31):
@@ -178,14 +183,13 @@ def test_learned_mahalanobis(client, gaussian_data):
                                    atol=1e-12 * np.abs(VI).max())
         same_vi = KNNClassifier(7, metric="mahalanobis", weights="distance",
                                 metric_params={"VI": VI}).fit(X, y)
-        for reference in (same_vi, single):
-            dist, ind = model.kneighbors(Q)
-            ref_dist, ref_ind = reference.kneighbors(Q)
-            np.testing.assert_array_equal(ind, ref_ind)
-            np.testing.assert_allclose(dist, ref_dist, rtol=1e-12)
-            np.testing.assert_allclose(model.predict_proba(Q), reference.predict_proba(Q),
-                                       rtol=1e-10)
-            np.testing.assert_array_equal(model.predict(Q), reference.predict(Q))
+        assert_same_answers(model, same_vi, Q)
+        # against the single machine's own learned VI: equal to its rounding
+        dist, ind = model.kneighbors(Q)
+        ref_dist, ref_ind = single.kneighbors(Q)
+        np.testing.assert_array_equal(ind, ref_ind)
+        np.testing.assert_allclose(dist, ref_dist, rtol=1e-12)
+        np.testing.assert_array_equal(model.predict(Q), single.predict(Q))
 
 
 def test_given_mahalanobis_matrix_is_used_as_is(client, gaussian_data):
@@ -195,7 +199,72 @@ def test_given_mahalanobis_matrix_is_used_as_is(client, gaussian_data):
     model = sharded(X, y, 70, n_neighbors=4, metric="mahalanobis", metric_params={"VI": VI})
     np.testing.assert_array_equal(model.effective_metric_params_["VI"], VI)
     single = KNNClassifier(4, metric="mahalanobis", metric_params={"VI": VI}).fit(X, y)
-    np.testing.assert_array_equal(model.predict(Q), single.predict(Q))
+    assert_same_answers(model, single, Q)
+
+
+@pytest.mark.parametrize("rows", [300, 70])
+def test_sharded_search_and_regressor_equal_single_machine(client, grid_data, rows):
+    X, _, Q = grid_data
+    X, Q = X + 1.0, Q + 1.0  # no row of zeros: cosine
+    target = X @ np.array([1.0, -2.0, 0.5, 3.0])
+    Xd = da.from_array(X, chunks=(rows, X.shape[1]))
+    search = ShardedNearestNeighbors(n_neighbors=6, metric="cosine").fit(Xd)
+    single = NearestNeighbors(n_neighbors=6, metric="cosine").fit(X)
+    for got, want in zip(search.kneighbors(Q), single.kneighbors(Q)):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(search.kneighbors(), single.kneighbors()):
+        np.testing.assert_array_equal(got.compute(), want)
+    for weights in ("uniform", "distance", "gaussian"):
+        model = ShardedKNNRegressor(6, weights=weights, metric="manhattan")
+        model.fit(Xd, da.from_array(target, chunks=rows))
+        reference = KNNRegressor(6, weights=weights, metric="manhattan").fit(X, target)
+        np.testing.assert_array_equal(model.predict(Q), reference.predict(Q))
+        lazy = model.predict(da.from_array(Q, chunks=(20, 4)))
+        np.testing.assert_array_equal(lazy.compute(), reference.predict(Q))
+        assert model.score(Q, reference.predict(Q)) == 1.0
+
+
+def test_feature_names_checked_like_the_single_machine(client, gaussian_data):
+    """Queries with the training columns in another order used to be answered silently
+    (34.5% of the predictions right); now they are refused, as KNNClassifier does."""
+    X, y, Q = gaussian_data
+    columns = list("abcde")
+    frame = dd.from_pandas(pd.DataFrame(X, columns=columns), npartitions=3)
+    model = ShardedKNNClassifier(5).fit(frame, da.from_array(y, chunks=100))
+    reordered = dd.from_pandas(pd.DataFrame(Q, columns=columns)[columns[::-1]], npartitions=2)
+    with pytest.raises(ValueError, match="feature names"):
+        model.predict(reordered)
+    with pytest.raises(ValueError, match="feature names"):
+        model.predict(pd.DataFrame(Q, columns=columns)[columns[::-1]])
+    single = KNNClassifier(5).fit(pd.DataFrame(X, columns=columns), y)
+    with pytest.raises(ValueError, match="feature names"):
+        ParallelPredictor(single).predict(reordered)
+    same = dd.from_pandas(pd.DataFrame(Q, columns=columns), npartitions=2)
+    np.testing.assert_array_equal(model.predict(same).compute(), single.predict(Q))
+
+
+def test_engine_and_metric_checked_at_fit(client, gaussian_data):
+    """algorithm='gemm' with Manhattan used to fail on the workers, once per shard."""
+    X, y, _ = gaussian_data
+    with pytest.raises(ValueError, match="algorithm='gemm' does not search metric 'manhattan'"):
+        sharded(X, y, 100, algorithm="gemm", metric="manhattan")
+
+
+def test_parallel_predictor_answers_empty_blocks(client, gaussian_data):
+    X, y, Q = gaussian_data
+    model = KNNClassifier(3).fit(X, y)
+    predictor = ParallelPredictor(model)
+    Qd = da.from_array(Q, chunks=(30, 5))
+    kept = Qd[Qd[:, 0] > 1e9]  # every block empty after the filter
+    assert predictor.predict(kept).compute().shape == (0,)
+    assert predictor.predict_proba(kept).compute().shape == (0, 3)
+    some = Qd[Qd[:, 0] > np.sort(Q[:, 0])[60]]  # the first blocks empty, the last not
+    expected = model.predict(Q[Q[:, 0] > np.sort(Q[:, 0])[60]])
+    np.testing.assert_array_equal(predictor.predict(some).compute(), expected)
+    frame = dd.from_pandas(pd.DataFrame(Q), npartitions=3)
+    empty = frame[frame[0] > 1e9]
+    assert len(predictor.predict(empty).compute()) == 0
+    assert predictor.kneighbors(kept, n_neighbors=2)[1].compute().shape == (0, 2)
 
 
 def shard_holders(client, model):

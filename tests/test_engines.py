@@ -59,9 +59,11 @@ def test_concurrent_predicts_equal_serial():
 
 def test_import_compiles_nothing():
     code = ("import nearkit, nearkit.search as s, nearkit._kernels.brute as b, "
-            "nearkit._kernels.gemm as g, nearkit._kernels.tiled as t\n"
-            "print(len(b.brute_knn.signatures) + len(b.brute_knn_serial.signatures) "
-            "+ len(g.gemm_knn.signatures) + len(t.tiled_knn.signatures))")
+            "nearkit._kernels.gemm as g, nearkit._kernels.tiled as t, "
+            "nearkit._kernels.kdtree as kd\n"
+            "print(len(b.brute_knn.signatures) + len(b.brute_knn_chunks.signatures) "
+            "+ len(g.gemm_knn.signatures) + len(t.tiled_knn.signatures) "
+            "+ len(kd.query_kdtree.signatures))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "0"

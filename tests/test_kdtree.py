@@ -7,7 +7,6 @@ Minkowski), ordered by ``np.lexsort((index, distance))``: bit-exact for every me
 import os
 import sys
 
-import numba
 import numpy as np
 import pytest
 
@@ -18,37 +17,28 @@ except ImportError:  # pragma: no cover - tests/ not on sys.path
     from reference import reference_kneighbors
 
 from nearkit._kernels.distances import (
-    CHEBYSHEV,
-    EUCLIDEAN,
-    MANHATTAN,
-    MINKOWSKI,
+    ABS,
+    IDENTITY,
+    MAX,
+    POWER,
+    ROOT,
+    SQRT,
+    SQUARES,
+    KernelMetric,
 )
-from nearkit._kernels.kdtree import _select, build_kdtree, kdtree_depth, query_kdtree
+from nearkit._kernels.kdtree import KDTree, _select, build_kdtree, kdtree_depth, query_kdtree
+from nearkit._kernels.select import empty_heap
+from nearkit.search._threads import run_ranges
 
-
-@pytest.fixture(autouse=True)
-def _one_thread(request):
-    """Run the many small cases on one thread: on a busy machine every parallel region
-    launch can wait for a descheduled worker.  ``test_parallel_matches_serial`` covers the
-    multi-threaded path."""
-    if request.node.name.startswith("test_parallel"):
-        yield
-        return
-    saved = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(saved)
-
-
+EUCLIDEAN = KernelMetric(SQUARES, SQRT, 2.0)
+MANHATTAN = KernelMetric(ABS, IDENTITY, 1.0)
 METRICS = [
     (EUCLIDEAN, "euclidean", 2.0),
     (MANHATTAN, "manhattan", 1.0),
-    (CHEBYSHEV, "chebyshev", np.inf),
-    (MINKOWSKI, "minkowski", 0.5),
-    (MINKOWSKI, "minkowski", 1.5),
-    (MINKOWSKI, "minkowski", 3.0),
+    (KernelMetric(MAX, IDENTITY, np.inf), "chebyshev", np.inf),
+    (KernelMetric(POWER, ROOT, 0.5), "minkowski", 0.5),
+    (KernelMetric(POWER, ROOT, 1.5), "minkowski", 1.5),
+    (KernelMetric(POWER, ROOT, 3.0), "minkowski", 3.0),
 ]
 METRIC_IDS = [f"{name}-p{p}" for _, name, p in METRICS]
 KS = (1, 3, 5, 15)
@@ -60,17 +50,19 @@ def _brute(X, Q, k, name, p, exclude_self=False):
 
 
 def _tree(X, leaf_size):
-    tree = build_kdtree(np.ascontiguousarray(X, dtype=np.float64), leaf_size)
-    X_perm = np.ascontiguousarray(X[tree[0]])
-    return X_perm, tree
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    parts = build_kdtree(X, leaf_size)
+    return KDTree(np.ascontiguousarray(X[parts[0]]), *parts)
 
 
-def _query(X_perm, tree, Q, k, metric, p, exclude_self=False):
+def _query(tree, Q, k, metric, exclude_self=False, n_threads=1, block=16):
     Q = np.ascontiguousarray(Q, dtype=np.float64)
-    out_d = np.empty((Q.shape[0], k))
-    out_i = np.empty((Q.shape[0], k), dtype=np.int64)
-    query_kdtree(X_perm, *tree, Q, k, metric, p, exclude_self, out_d, out_i)
-    return out_d, out_i
+    m = Q.shape[0]
+    self_index = np.arange(m) if exclude_self else np.full(m, -1, dtype=np.int64)
+    out = empty_heap(m, k)
+    run_ranges(query_kdtree, (tree, Q, self_index, metric, block), -(-m // block), n_threads,
+               tail=(out,))
+    return out.dist, out.ind
 
 
 def _check(X, Q, metric, name, p, ks=KS, leaf_sizes=LEAF_SIZES, exclude_self=False):
@@ -82,9 +74,9 @@ def _check(X, Q, metric, name, p, ks=KS, leaf_sizes=LEAF_SIZES, exclude_self=Fal
     kmax = max(ks)
     bd, bi = _brute(X, Q, kmax, name, p, exclude_self)
     for leaf_size in leaf_sizes:
-        X_perm, tree = _tree(X, leaf_size)
+        tree = _tree(X, leaf_size)
         for k in ks:
-            td, ti = _query(X_perm, tree, Q, k, metric, p, exclude_self)
+            td, ti = _query(tree, Q, k, metric, exclude_self)
             err = f"leaf_size={leaf_size} k={k}"
             np.testing.assert_array_equal(ti, bi[:, :k], err_msg=err)
             np.testing.assert_array_equal(td, bd[:, :k], err_msg=err)
@@ -179,8 +171,8 @@ def test_sqrt_rounding_ties_prefer_lower_index():
     Q = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [0.0, -1.0]])
     _check(X, Q, EUCLIDEAN, "euclidean", 2.0, ks=(1, 2, 3, 5, 7))
     for leaf_size in (1, 2, 40):
-        X_perm, tree = _tree(X, leaf_size)
-        dist, ind = _query(X_perm, tree, Q[:1], 7, EUCLIDEAN, 2.0)
+        tree = _tree(X, leaf_size)
+        dist, ind = _query(tree, Q[:1], 7, EUCLIDEAN)
         np.testing.assert_array_equal(ind[0], [46, 0, 1, 2, 43, 44, 45])
         np.testing.assert_array_equal(dist[0], [1.0] + [2.0] * 6)
 
@@ -198,25 +190,6 @@ def test_far_queries():
     Q = rng.normal(size=(20, 4)) * 50.0
     for metric, name, p in METRICS:
         _check(X, Q, metric, name, p, ks=(1, 5), leaf_sizes=(1, 8))
-
-
-def test_empty_training_set():
-    X = np.empty((0, 3))
-    X_perm, tree = _tree(X, 8)
-    d, i = _query(X_perm, tree, np.zeros((2, 3)), 2, EUCLIDEAN, 2.0)
-    np.testing.assert_array_equal(i, -1)
-    assert np.all(np.isinf(d))
-
-
-def test_k_larger_than_n_fills_sentinels():
-    X = np.arange(6.0)[:, None]
-    X_perm, tree = _tree(X, 2)
-    d, i = _query(X_perm, tree, np.array([[2.2]]), 8, EUCLIDEAN, 2.0)
-    np.testing.assert_array_equal(i[0], [2, 3, 1, 4, 0, 5, -1, -1])
-    assert np.all(np.isinf(d[0, 6:]))
-    d, i = _query(X_perm, tree, X, 6, MANHATTAN, 1.0, exclude_self=True)
-    np.testing.assert_array_equal(i[:, -1], -1)
-    np.testing.assert_array_equal(i[0, :5], [1, 2, 3, 4, 5])
 
 
 @pytest.mark.parametrize("leaf_size", [0, 1, 3, 8, 40, 1000])
@@ -268,31 +241,22 @@ def test_select(max_rounds):
 
 
 @pytest.mark.parametrize(("metric", "name", "p"), METRICS, ids=METRIC_IDS)
-def test_parallel_matches_serial(metric, name, p):
-    """All threads (numba's default) against the brute-force oracle, many more queries than
-    query chunks, exclude_self included."""
+def test_threads_match_the_reference(metric, name, p):
+    """Query blocks on two threads against the brute-force oracle, many more queries than
+    blocks, exclude_self included."""
     rng = np.random.default_rng(8)
     X = np.concatenate([rng.normal(size=(400, 3)), rng.integers(0, 3, size=(200, 3)) * 1.0])
     Q = np.concatenate([rng.normal(size=(500, 3)), X[:100]])
-    X_perm, tree = _tree(X, 8)
+    tree = _tree(X, 8)
     for k in (1, 7):
-        td, ti = _query(X_perm, tree, Q, k, metric, p)
+        td, ti = _query(tree, Q, k, metric, n_threads=2, block=7)
         bd, bi = _brute(X, Q, k, name, p)
         np.testing.assert_array_equal(ti, bi)
         np.testing.assert_array_equal(td, bd)
-        td, ti = _query(X_perm, tree, X, k, metric, p, exclude_self=True)
+        td, ti = _query(tree, X, k, metric, exclude_self=True, n_threads=2, block=7)
         bd, bi = _brute(X, X, k, name, p, exclude_self=True)
         np.testing.assert_array_equal(ti, bi)
         np.testing.assert_array_equal(td, bd)
-    # the tree does not depend on the thread count
-    saved = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        serial = build_kdtree(X, 8)
-    finally:
-        numba.set_num_threads(saved)
-    for a, b in zip(serial, tree):
-        np.testing.assert_array_equal(a, b)
 
 
 def test_random_shapes_property():
@@ -320,14 +284,14 @@ def test_random_shapes_property():
             Q = rng.normal(size=(m, d))
         k = data.draw(st.integers(1, n))
         metric, name, p = METRICS[metric_i]
-        X_perm, tree = _tree(X, leaf_size)
-        td, ti = _query(X_perm, tree, Q, k, metric, p)
+        tree = _tree(X, leaf_size)
+        td, ti = _query(tree, Q, k, metric)
         bd, bi = _brute(X, Q, k, name, p)
         np.testing.assert_array_equal(ti, bi)
         np.testing.assert_array_equal(td, bd)
         if n > 1:
             k = min(k, n - 1)
-            td, ti = _query(X_perm, tree, X, k, metric, p, exclude_self=True)
+            td, ti = _query(tree, X, k, metric, exclude_self=True)
             bd, bi = _brute(X, X, k, name, p, exclude_self=True)
             np.testing.assert_array_equal(ti, bi)
             np.testing.assert_array_equal(td, bd)

@@ -51,7 +51,7 @@ def test_bad_queries(fitted, bad, message):
     ({"n_neighbors": 0}, "'n_neighbors' parameter"),
     ({"n_neighbors": 5}, r"n_neighbors=5 is larger than the number of training samples"),
     ({"n_neighbors": 2.5}, "'n_neighbors' parameter"),
-    ({"metric": "cosine"}, "'metric' parameter"),
+    ({"metric": "hamming"}, "'metric' parameter"),
     ({"weights": "triangular"}, "'weights' parameter"),
     ({"metric": "minkowski", "p": 0}, "'p' parameter"),
     ({"metric": "minkowski", "p": -1.5}, "'p' parameter"),
@@ -63,6 +63,8 @@ def test_bad_queries(fitted, bad, message):
     ({"metric": "mahalanobis", "metric_params": {"V": np.eye(3)}}, r"shape \(2, 2\)"),
     ({"metric": "mahalanobis", "metric_params": {"VI": [[1.0, 0], [0, np.nan]]}}, "NaN"),
     ({"metric": "mahalanobis", "metric_params": {"VI": -np.eye(2)}}, "positive semi-definite"),
+    ({"metric": "mahalanobis", "metric_params": {"V": np.diag([1.0, -1.0])}},
+     "V must be positive semi-definite"),
     ({"metric": "mahalanobis", "metric_params": {"W": np.eye(2)}}, "metric_params"),
     ({"metric": "euclidean", "metric_params": {"VI": np.eye(2)}}, "not used by metric"),
 ])
@@ -78,6 +80,14 @@ def test_bad_n_neighbors_at_query(fitted):
         fitted.kneighbors(n_neighbors=4)
     with pytest.raises(ValueError, match="positive integer"):
         fitted.kneighbors([[0.0, 0.0]], n_neighbors=0)
+
+
+def test_cosine_zero_row_is_named():
+    with pytest.raises(ValueError, match="Row 1 of X is all zeros"):
+        KNNClassifier(1, metric="cosine").fit([[1.0, 0.0], [0.0, 0.0]], [0, 1])
+    model = KNNClassifier(1, metric="cosine").fit(X + 1, y)
+    with pytest.raises(ValueError, match="Row 0 of X is all zeros"):
+        model.predict([[0.0, 0.0]])
 
 
 def test_weights_callable_wrong_shape():

@@ -1,8 +1,19 @@
-"""nearkit: exact k-nearest-neighbour classification with numba kernels."""
+"""nearkit: exact k-nearest-neighbour estimators with numba kernels."""
 
 from nearkit.classifier import KNNClassifier
+from nearkit.impute import KNNImputer
+from nearkit.outliers import KNNOutlierDetector
+from nearkit.regressor import KNNRegressor
+from nearkit.unsupervised import NearestNeighbors
 
-__all__ = ["KNNClassifier", "__version__"]
+__all__ = [
+    "KNNClassifier",
+    "KNNImputer",
+    "KNNOutlierDetector",
+    "KNNRegressor",
+    "NearestNeighbors",
+    "__version__",
+]
 
 try:
     from importlib.metadata import version as _version

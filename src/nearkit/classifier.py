@@ -1,28 +1,30 @@
-"""KNNClassifier: the scikit-learn estimator in front of nearkit's exact search engines."""
+"""KNNClassifier: the neighbours' weighted vote."""
 
 from __future__ import annotations
 
-from numbers import Integral, Real
-
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
-from nearkit.metrics import METRIC_ALIASES, resolve_metric
-from nearkit.search import ENGINES, kernel_threads, resolve_n_jobs, select_index
-from nearkit.weights import WEIGHTS, compute_weights, vote_proba
+from nearkit._base import NeighborsBase, WeightedNeighborsMixin
+from nearkit.weights import vote_proba
 
 
-class KNNClassifier(ClassifierMixin, BaseEstimator):
+class KNNClassifier(ClassifierMixin, WeightedNeighborsMixin, NeighborsBase):
     """Exact k-nearest-neighbour classifier.
 
     Stores the training data, finds the k nearest training points of each query exactly
-    (as float64 arithmetic defines them) and lets them vote.  Neighbours are ordered by
-    (distance, training index), so equal distances go to the lower index, and vote ties go
-    to the smallest class label: predictions equal scikit-learn's
-    :class:`~sklearn.neighbors.KNeighborsClassifier` wherever the two share an option.
+    (as float64 arithmetic defines them; see :mod:`nearkit._kernels.distances`) and lets
+    them vote.  Neighbours are ordered by (distance, training index), so equal distances go
+    to the lower index, and vote ties go to the smallest class label.  Results equal the
+    plain float64 reference in ``tests/reference.py`` for any finite input; they equal
+    scikit-learn's :class:`~sklearn.neighbors.KNeighborsClassifier` with the same options
+    wherever no distance tie crosses the k-th neighbour (scikit-learn breaks such ties by its
+    scan order) and its own arithmetic is accurate (its GEMM expansion loses precision on
+    features with a large offset, e.g. near 1e8 varying by 1e-3).
 
     Parameters
     ----------
@@ -36,33 +38,40 @@ class KNNClassifier(ClassifierMixin, BaseEstimator):
         - ``'dudani'``: ``(d_k - d_i) / (d_k - d_1)``; all 1 when ``d_k == d_1``.
         - ``'gaussian'``: ``exp(-d_i**2 / (2 sigma**2))``.
         - a callable mapping the (n_queries, k) distance array to weights of that shape.
+
+        Weights depend on ratios of distances only: the same at any unit of the data.
     sigma : float > 0 or None, default=None
         Gaussian kernel bandwidth; None uses ``d_k`` of each query (uniform when it is 0).
         Ignored by the other weighting schemes.
-    metric : {'euclidean', 'manhattan', 'chebyshev', 'minkowski', 'mahalanobis'}, \
-default='euclidean'
-        Distance metric.  Aliases: ``'l2'``; ``'cityblock'`` and ``'l1'``; ``'infinity'``.
-        ``'minkowski'`` uses ``p``; with ``0 < p < 1`` it is not a true metric (the triangle
-        inequality fails) but neighbours are still well defined.  ``'mahalanobis'`` uses
-        ``metric_params={'VI': inverse_covariance}`` or ``{'V': covariance}``; with neither,
-        the covariance of the training data is learned at fit (pseudo-inverse when singular,
-        with a warning naming its rank).
+    metric : str, default='euclidean'
+        Distance metric, a name of the metric table (:data:`nearkit.metrics.METRICS`):
+        ``'euclidean'`` (``'l2'``), ``'manhattan'`` (``'cityblock'``, ``'l1'``),
+        ``'chebyshev'`` (``'infinity'``), ``'minkowski'`` (uses ``p``; with ``0 < p < 1`` it
+        is not a true metric, the triangle inequality fails, but neighbours are still well
+        defined), ``'mahalanobis'`` (``metric_params={'VI': inverse_covariance}`` or
+        ``{'V': covariance}``; with neither, the covariance of the training data is learned
+        at fit, pseudo-inverse when singular with a warning naming its rank), ``'cosine'``
+        (``1 - cos`` of the angle, scikit-learn's definition; a row of zeros is an error).
     p : float > 0, default=2
         Minkowski exponent; ``np.inf`` gives Chebyshev.  Used with ``metric='minkowski'``.
     metric_params : dict or None, default=None
         Extra metric arguments (Mahalanobis only).
     algorithm : {'auto', 'brute', 'gemm', 'kd_tree', 'tiled'}, default='auto'
-        Search engine.  ``'brute'``: exact tiled brute force (every metric);
-        ``'gemm'``: float32 BLAS estimates re-ranked exactly in float64 (Euclidean and
-        Mahalanobis only); ``'kd_tree'``: exact k-d tree (every metric); ``'tiled'``: exact
-        search over tiles cut at the gaps of discrete columns, skipping the tiles whose
-        bounding box is too far (every metric).  ``'auto'`` picks one from the fitted data's
-        shape and metric, and on 4,096 or more training rows times the rivals ('tiled' for
-        metrics other than Euclidean, a k-d tree in low dimension) on a sample of training
-        rows.  All engines return identical neighbours.
+        Search engine (:data:`nearkit.search.ENGINES`; which metrics each searches:
+        :data:`nearkit.search.VALID_METRICS`).  ``'brute'``: exact tiled brute force;
+        ``'gemm'``: float32 BLAS estimates re-ranked exactly in float64 (Euclidean,
+        Mahalanobis, cosine); ``'kd_tree'``: exact k-d tree; ``'tiled'``: exact search over
+        tiles cut at the gaps of discrete columns, skipping the tiles whose bounding box is
+        too far.  ``'auto'`` picks one from the fitted data's shape and metric, and on 4,096
+        or more training rows times the rivals on a sample of training rows.  All engines
+        return identical neighbours.
     n_jobs : int or None, default=None
         Threads used by the search: None or -1 means all available cores, a positive integer
         limits the threads.
+    class_weight : dict, 'balanced' or None, default=None
+        Multiplies each neighbour's vote by the weight of its class: ``{label: weight}``, or
+        ``'balanced'``, ``n_samples / (n_classes * count of the class)`` (counts weighted by
+        ``sample_weight`` when given).
 
     Attributes
     ----------
@@ -81,6 +90,8 @@ default='euclidean'
         Its parameters: ``{'p': p}`` for Minkowski, ``{'VI': VI}`` for Mahalanobis.
     algorithm_ : str
         The engine chosen for the fitted data.
+    class_weight_ : ndarray of shape (n_classes,) or None
+        The weight of each class in ``classes_`` order (None without ``class_weight``).
 
     Examples
     --------
@@ -95,21 +106,18 @@ default='euclidean'
     >>> dist, ind = model.kneighbors([[1.5]], n_neighbors=2)
     >>> dist, ind
     (array([[0.5, 0.5]]), array([[1, 2]]))
+    >>> model.set_params(n_neighbors=1).predict()  # leave-one-out: each point without itself
+    array([0, 0, 0, 1])
     """
 
     _parameter_constraints = {
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
-        "weights": [StrOptions(set(WEIGHTS)), callable],
-        "sigma": [Interval(Real, 0, None, closed="neither"), None],
-        "metric": [StrOptions(set(METRIC_ALIASES))],
-        "p": [Interval(Real, 0, None, closed="right")],
-        "metric_params": [dict, None],
-        "algorithm": [StrOptions({"auto", *ENGINES})],
-        "n_jobs": [Integral, None],
+        **NeighborsBase._parameter_constraints,
+        **WeightedNeighborsMixin._weight_constraints,
+        "class_weight": [StrOptions({"balanced"}), dict, None],
     }
 
     def __init__(self, n_neighbors=5, *, weights="uniform", sigma=None, metric="euclidean",
-                 p=2, metric_params=None, algorithm="auto", n_jobs=None):
+                 p=2, metric_params=None, algorithm="auto", n_jobs=None, class_weight=None):
         self.n_neighbors = n_neighbors
         self.weights = weights
         self.sigma = sigma
@@ -118,9 +126,10 @@ default='euclidean'
         self.metric_params = metric_params
         self.algorithm = algorithm
         self.n_jobs = n_jobs
+        self.class_weight = class_weight
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Store the training data and build the search index.
 
         Parameters
@@ -129,76 +138,35 @@ default='euclidean'
             Training points (finite numbers).
         y : array-like of shape (n_samples,)
             Class labels (integers or strings).
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Non-negative weight of each training row: a row of weight w counts as w copies
+            of it, both in choosing the k neighbours (they are the first ``n_neighbors``
+            units of weight in (distance, index) order) and in the vote, so integer weights
+            equal repeating the rows.
 
         Returns
         -------
         self : KNNClassifier
         """
-        if self.n_jobs == 0:
-            raise ValueError("n_jobs=0 is not a thread count; use None, -1 or a positive int.")
         X, y = validate_data(self, X, y, dtype=np.float64, order="C")
         check_classification_targets(y)
-        n_samples = X.shape[0]
-        if self.n_neighbors > n_samples:
-            raise ValueError(
-                f"n_neighbors={self.n_neighbors} is larger than the number of training "
-                f"samples (n_samples = {n_samples})."
-            )
         self.classes_, self._y = np.unique(y, return_inverse=True)
-        metric = resolve_metric(self.metric, self.p, self.metric_params, X)
-        self.effective_metric_ = metric.name
-        self.effective_metric_params_ = metric.params
-        self.n_samples_fit_ = n_samples
-        self._metric = metric
-        self._index = select_index(self.algorithm, self._prepare(X), metric, self.n_jobs)
-        self.algorithm_ = self._index.name
+        self._fit_sample_weight(X, sample_weight)
+        self.class_weight_ = None
+        if self.class_weight is not None:
+            self.class_weight_ = compute_class_weight(
+                self.class_weight, classes=self.classes_, y=y, sample_weight=sample_weight)
+        self._fit_index(X, self._sample_weight)
         return self
 
-    def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
-        """The k nearest training points of each query.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_queries, n_features) or None, default=None
-            Queries.  None means the training points themselves, each excluded from its
-            own neighbours.
-        n_neighbors : int or None, default=None
-            Number of neighbours (default: the ``n_neighbors`` given at construction).
-        return_distance : bool, default=True
-            Whether to return the distances too.
-
-        Returns
-        -------
-        neigh_dist : ndarray of shape (n_queries, n_neighbors)
-            True metric distances (not squared or otherwise transformed), ascending.
-            Only present if ``return_distance=True``.
-        neigh_ind : ndarray of shape (n_queries, n_neighbors)
-            Indices of the neighbours in the training data, ordered by (distance, index).
-        """
-        self._check_fitted()
-        k = self.n_neighbors if n_neighbors is None else n_neighbors
-        exclude_self = X is None
-        available = self.n_samples_fit_ - int(exclude_self)
-        if not isinstance(k, Integral) or isinstance(k, bool) or k < 1:
-            raise ValueError(f"n_neighbors must be a positive integer; got {k!r}.")
-        if k > available:
-            raise ValueError(
-                f"n_neighbors={k} is larger than the {available} training samples available"
-                + (" (each point is excluded from its own neighbours)." if exclude_self else ".")
-            )
-        Q = self._index.data if exclude_self else self._validate_queries(X)
-        dist, ind = self._search(Q, int(k), exclude_self)
-        return (dist, ind) if return_distance else ind
-
-    def _search(self, Q, k, exclude_self=False):
-        return self._index.query(Q, k, exclude_self=exclude_self, n_threads=self.n_jobs)
-
-    def predict_proba(self, X):
+    def predict_proba(self, X=None):
         """Class probabilities: each class's share of the neighbours' weights.
 
         Parameters
         ----------
-        X : array-like of shape (n_queries, n_features)
+        X : array-like of shape (n_queries, n_features) or None, default=None
+            Queries.  None means the training points, each without itself among its
+            neighbours (leave-one-out).
 
         Returns
         -------
@@ -206,44 +174,46 @@ default='euclidean'
             Columns follow ``classes_``.
         """
         self._check_fitted()
-        dist, ind = self._search(self._validate_queries(X), self.n_neighbors)
-        weights = compute_weights(dist, self.weights, self.sigma)
-        return vote_proba(self._y[ind], weights, len(self.classes_))
+        ind, weights = self._weighted_neighbors(self._queries_or_none(X))
+        labels = self._y[ind]
+        if self.class_weight_ is not None:
+            weights = weights * self.class_weight_[labels]
+        return vote_proba(labels, weights, len(self.classes_))
 
-    def predict(self, X):
+    def predict(self, X=None):
         """Predicted class of each query (vote ties go to the smallest class label).
 
         Parameters
         ----------
-        X : array-like of shape (n_queries, n_features)
+        X : array-like of shape (n_queries, n_features) or None, default=None
+            Queries; None means leave-one-out predictions of the training points.
 
         Returns
         -------
         ndarray of shape (n_queries,)
         """
-        self._check_fitted()
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
-    # -- internals ---------------------------------------------------------------------
+    def score(self, X=None, y=None, sample_weight=None):
+        """Mean accuracy of ``predict(X)`` against ``y``.
 
-    def _validate_queries(self, X):
-        # Fast path for what validate_data would accept unchanged (a finite
-        # float64 matrix of the right width, no feature names to check): it costs ~2 us
-        # instead of ~50 us, which is most of a single-row predict.
-        if (type(X) is np.ndarray and X.dtype == np.float64 and X.ndim == 2
-                and X.shape[0] > 0 and X.shape[1] == self.n_features_in_
-                and not hasattr(self, "feature_names_in_") and np.isfinite(X).all()):
-            X = np.ascontiguousarray(X)
-        else:
-            X = validate_data(self, X, dtype=np.float64, order="C", reset=False)
-        return self._prepare(X)
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or None, default=None
+            Test samples; None scores leave-one-out predictions of the training points
+            (``y`` then defaults to the training labels), like
+            ``cross_val_score(model, X, y, cv=LeaveOneOut())`` but in one search.
+        y : array-like of shape (n_samples,) or None, default=None
+            True labels.
+        sample_weight : array-like of shape (n_samples,) or None, default=None
 
-    def _check_fitted(self):
-        if not hasattr(self, "_index"):  # cheaper than check_is_fitted's attribute scan
-            check_is_fitted(self)
+        Returns
+        -------
+        float
+        """
+        if X is None and y is None:
+            self._check_fitted()
+            y = self.classes_[self._y]
+        return super().score(X, y, sample_weight)
 
-    def _prepare(self, X):
-        if self._metric.whitening is None:
-            return self._metric.prepare(X)
-        with kernel_threads(resolve_n_jobs(self.n_jobs)):
-            return self._metric.prepare(X)

@@ -1,35 +1,30 @@
-"""The distance-metric registry: names, parameters and what each becomes for the kernels.
+"""The metric table: one row per distance metric, read by everything else.
 
-Every supported metric reduces to one of the kernel metric codes of
-:mod:`nearkit._kernels.distances`.  Mahalanobis becomes Euclidean after a whitening
-transform ``x -> x @ W`` with ``W @ W.T == VI``, applied once to the training data at fit and
-to each batch of queries.
+Each row (:class:`MetricSpec`) gives a metric's name and aliases, how the kernels fold
+feature differences into the surrogate they rank by and correct it into the distance
+(:mod:`nearkit._kernels.distances`), the preparation applied to the points first, and the
+``metric_params`` it takes.  Which engines can search a metric follows from the surrogate
+kind each engine declares (:data:`nearkit.search.VALID_METRICS`).  The estimators'
+parameter constraints, ``algorithm='auto'``, ``nearkit bench`` and the tests read this table;
+adding a metric is a row here plus its reference in ``tests/reference.py``.
+
+:func:`resolve_metric` turns a user's ``(metric, p, metric_params)`` and the training data
+into a :class:`ResolvedMetric`: the kernel record plus the fitted preparation (the
+whitening of Mahalanobis, the unit rows of cosine), which the search index applies to the
+training points and to every query.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
+from numbers import Real
 
 import numpy as np
 
-from nearkit._kernels.distances import CHEBYSHEV, EUCLIDEAN, MANHATTAN, MINKOWSKI, whiten
-
-#: accepted metric names and the canonical name each stands for
-METRIC_ALIASES = {
-    "euclidean": "euclidean",
-    "l2": "euclidean",
-    "manhattan": "manhattan",
-    "cityblock": "manhattan",
-    "l1": "manhattan",
-    "chebyshev": "chebyshev",
-    "infinity": "chebyshev",
-    "minkowski": "minkowski",
-    "mahalanobis": "mahalanobis",
-}
-
-_CODES = {"euclidean": EUCLIDEAN, "manhattan": MANHATTAN, "chebyshev": CHEBYSHEV,
-          "minkowski": MINKOWSKI, "mahalanobis": EUCLIDEAN}
+from nearkit._kernels import distances as kd
+from nearkit._kernels.distances import KernelMetric
 
 
 class SingularCovarianceWarning(UserWarning):
@@ -37,6 +32,64 @@ class SingularCovarianceWarning(UserWarning):
 
 
 @dataclass(frozen=True)
+class MetricSpec:
+    """One row of the metric table.
+
+    Attributes
+    ----------
+    name : str
+        Canonical name.
+    aliases : tuple of str
+        Other accepted names.
+    kind, correction : int
+        Surrogate kind and correction of :mod:`nearkit._kernels.distances`.
+    prepare : {None, 'whiten', 'normalize'}
+        Map applied to every point before the search.
+    params : tuple of str
+        Accepted ``metric_params`` keys (at most one of them at a time).
+    uses_p : bool
+        Whether the Minkowski exponent ``p`` applies.
+    sklearn_name : str
+        The same metric's name in scikit-learn and SciPy (peers and tests).
+    formula : str
+        The distance, for documentation.
+    """
+
+    name: str
+    aliases: tuple = ()
+    kind: int = kd.SQUARES
+    correction: int = kd.SQRT
+    prepare: str | None = None
+    params: tuple = ()
+    uses_p: bool = False
+    sklearn_name: str = ""
+    formula: str = ""
+
+
+METRICS = {spec.name: spec for spec in (
+    MetricSpec("euclidean", ("l2",), kd.SQUARES, kd.SQRT, sklearn_name="euclidean",
+               formula="sqrt(sum_j (a_j - b_j)^2)"),
+    MetricSpec("manhattan", ("cityblock", "l1"), kd.ABS, kd.IDENTITY, sklearn_name="manhattan",
+               formula="sum_j |a_j - b_j|"),
+    MetricSpec("chebyshev", ("infinity",), kd.MAX, kd.IDENTITY, sklearn_name="chebyshev",
+               formula="max_j |a_j - b_j|"),
+    MetricSpec("minkowski", (), kd.POWER, kd.ROOT, uses_p=True, sklearn_name="minkowski",
+               formula="(sum_j |a_j - b_j|^p)^(1/p)"),
+    MetricSpec("mahalanobis", (), kd.SQUARES, kd.SQRT, prepare="whiten", params=("VI", "V"),
+               sklearn_name="mahalanobis", formula="sqrt((a - b)^T VI (a - b))"),
+    MetricSpec("cosine", (), kd.SQUARES, kd.HALF, prepare="normalize", sklearn_name="cosine",
+               formula="1 - a.b / (||a|| ||b||)"),
+)}
+
+#: every accepted metric name (canonical names and aliases) -> canonical name
+METRIC_ALIASES = {alias: spec.name for spec in METRICS.values()
+                  for alias in (spec.name, *spec.aliases)}
+
+#: Minkowski exponents that are metrics of their own
+_MINKOWSKI_SPECIAL = {1.0: "manhattan", 2.0: "euclidean", math.inf: "chebyshev"}
+
+
+@dataclass(frozen=True, eq=False)
 class ResolvedMetric:
     """A metric as the search engines see it.
 
@@ -45,43 +98,46 @@ class ResolvedMetric:
     name : str
         Effective metric name (``'minkowski'`` with p=1, 2 or inf becomes ``'manhattan'``,
         ``'euclidean'`` or ``'chebyshev'``).
-    code : int
-        Kernel metric code.
-    p : float
-        Minkowski exponent (meaningful for ``code == MINKOWSKI`` only).
+    spec : MetricSpec
+        Its row of the table.
+    kernel : KernelMetric
+        The kernel record (kind, correction, p).
     params : dict
         Effective parameters (``{'p': p}`` for Minkowski, ``{'VI': VI}`` for Mahalanobis).
     whitening : ndarray of shape (n_features, rank) or None
-        ``W`` with ``W @ W.T == VI`` for Mahalanobis (a learned or given covariance of
-        rank r < n_features gives r columns).
+        ``W`` with ``W @ W.T == VI * scale**2`` for Mahalanobis (a covariance of rank
+        r < n_features gives r columns); points map to ``(x * scale) @ W``.
+    scale : float
+        Power of two applied to points before whitening (1 unless the training data's
+        magnitude is extreme, where it keeps the covariance finite).
     """
 
     name: str
-    code: int
-    p: float
+    spec: MetricSpec
+    kernel: KernelMetric
     params: dict = field(default_factory=dict)
     whitening: np.ndarray | None = None
-
-    def prepare(self, X):
-        """Map points into the space where the kernel metric applies (float64, C order).
-
-        For Mahalanobis, ``X @ W`` row by row in a fixed order, so a point maps to the same
-        bits whatever batch it comes in (see :func:`nearkit._kernels.distances.whiten`).
-        """
-        X = np.ascontiguousarray(X, dtype=np.float64)
-        if self.whitening is None:
-            return X
-        out = np.empty((X.shape[0], self.whitening.shape[1]))
-        whiten(X, self.whitening, out)
-        return out
+    scale: float = 1.0
 
     @property
     def is_true_metric(self):
         """False for Minkowski with 0 < p < 1, which breaks the triangle inequality."""
-        return not (self.code == MINKOWSKI and self.p < 1)
+        return not (self.name == "minkowski" and self.kernel.p < 1)
+
+    @property
+    def code(self):
+        """The surrogate kind (kept for the benchmark's diagnostics)."""
+        return self.kernel.kind
 
 
-def resolve_metric(metric, p, metric_params, X):
+def check_p(p):
+    """The Minkowski exponent as a float, or a ValueError naming it."""
+    if isinstance(p, bool) or not isinstance(p, Real) or not p > 0:
+        raise ValueError(f"p must be a number > 0 (np.inf for Chebyshev); got {p!r}.")
+    return float(p)
+
+
+def resolve_metric(metric, p, metric_params, X, sample_weight=None):
     """Resolve a user's metric specification against training data ``X``.
 
     Parameters
@@ -94,6 +150,9 @@ def resolve_metric(metric, p, metric_params, X):
         ``{'VI': ...}`` or ``{'V': ...}`` for Mahalanobis; nothing else is accepted.
     X : ndarray of shape (n_samples, n_features)
         Validated training data (to learn the Mahalanobis covariance).
+    sample_weight : ndarray of shape (n_samples,) or None, default=None
+        Frequency weights of the rows for the learned covariance (a row of weight w counts
+        as w copies of it).
 
     Returns
     -------
@@ -103,53 +162,59 @@ def resolve_metric(metric, p, metric_params, X):
         raise ValueError(
             f"Unknown metric {metric!r}; expected one of {sorted(METRIC_ALIASES)}."
         )
-    name = METRIC_ALIASES[metric]
+    spec = METRICS[METRIC_ALIASES[metric]]
     params = dict(metric_params or {})
-    if name == "mahalanobis":
-        unknown = set(params) - {"V", "VI"}
-        if unknown or len(params) > 1:
+    unknown = set(params) - set(spec.params)
+    if unknown or len(params) > 1:
+        if not spec.params:
             raise ValueError(
-                "metric_params for 'mahalanobis' must be None, {'VI': inverse covariance} or "
-                f"{{'V': covariance}}; got keys {sorted(params)}."
+                f"metric_params are not used by metric {metric!r}; got keys {sorted(params)}"
+                + (" (pass the Minkowski exponent as p=...)." if spec.uses_p else ".")
             )
-        VI, whitening = _mahalanobis(params, X)
-        return ResolvedMetric("mahalanobis", EUCLIDEAN, 2.0, {"VI": VI}, whitening)
-    if params:
         raise ValueError(
-            f"metric_params are not used by metric {metric!r}; got keys {sorted(params)} "
-            "(pass the Minkowski exponent as p=...)."
+            f"metric_params for {spec.name!r} must be None or one of "
+            f"{{'VI': inverse covariance}}, {{'V': covariance}}; got keys {sorted(params)}."
         )
-    if name == "minkowski":
-        if p == 1:
-            name = "manhattan"
-        elif p == 2:
-            name = "euclidean"
-        elif np.isinf(p):
-            name = "chebyshev"
+    if spec.prepare == "whiten":
+        return _mahalanobis(spec, params, X, sample_weight)
+    if spec.uses_p:
+        p = check_p(p)
+        if p in _MINKOWSKI_SPECIAL:
+            spec = METRICS[_MINKOWSKI_SPECIAL[p]]
         else:
-            return ResolvedMetric("minkowski", MINKOWSKI, float(p), {"p": float(p)})
-    return ResolvedMetric(name, _CODES[name], 2.0 if name == "euclidean" else float(p))
+            return ResolvedMetric(spec.name, spec, KernelMetric(spec.kind, spec.correction, p),
+                                  {"p": p})
+    return ResolvedMetric(spec.name, spec, KernelMetric(spec.kind, spec.correction, 2.0))
 
 
-def _mahalanobis(params, X):
-    """(VI, W) with ``W @ W.T == VI``, from one eigendecomposition."""
+def _mahalanobis(spec, params, X, sample_weight):
+    """The Mahalanobis metric: (VI, W) from one eigendecomposition."""
     n_samples, n_features = X.shape
+    kernel = KernelMetric(spec.kind, spec.correction, 2.0)
     if "VI" in params:
         VI = _square_matrix(params["VI"], "VI", n_features)
         VI = (VI + VI.T) / 2
-        return VI, _whitening(VI)
+        eigval, eigvec = np.linalg.eigh(VI)
+        _check_psd(eigval, "VI")
+        W = np.ascontiguousarray(eigvec * np.sqrt(np.clip(eigval, 0.0, None)))
+        return ResolvedMetric(spec.name, spec, kernel, {"VI": VI}, W)
+    scale = 1.0
     if "V" in params:
         V = _square_matrix(params["V"], "V", n_features)
         source = "the given covariance V"
     else:
-        if n_samples < 2:
+        total = n_samples if sample_weight is None else float(sample_weight.sum())
+        if total < 2:
             raise ValueError(
                 "metric='mahalanobis' learns the covariance of the training data, which needs "
-                f"at least 2 samples (n_samples = {n_samples}); pass metric_params={{'VI': ...}}."
+                f"at least 2 samples (n_samples = {total:g}); pass metric_params={{'VI': ...}}."
             )
-        V = np.atleast_2d(np.cov(X, rowvar=False))
+        # data whose squares would overflow or underflow: the covariance of X * scale
+        scale = magnitude_scale(X)
+        V = _covariance(X * scale, sample_weight)
         source = "the covariance of the training data"
     eigval, eigvec = np.linalg.eigh((V + V.T) / 2)
+    _check_psd(eigval, "V")
     # the rank test of np.linalg.matrix_rank: eigenvalues below this are rounding noise
     tol = np.abs(eigval).max(initial=0.0) * n_features * np.finfo(np.float64).eps
     keep = eigval > tol
@@ -159,12 +224,33 @@ def _mahalanobis(params, X):
             f"Mahalanobis: {source} is singular (rank {rank} < {n_features} features); "
             "using its pseudo-inverse, so directions without variance are ignored.",
             SingularCovarianceWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
     basis = eigvec[:, keep]
     VI = (basis / eigval[keep]) @ basis.T
+    with np.errstate(over="ignore"):
+        VI = (VI + VI.T) / 2 * scale * scale
     # whitening straight from V's eigenvectors: rank columns, the null directions dropped
-    return (VI + VI.T) / 2, np.ascontiguousarray(basis / np.sqrt(eigval[keep]))
+    W = np.ascontiguousarray(basis / np.sqrt(eigval[keep]))
+    return ResolvedMetric(spec.name, spec, kernel, {"VI": VI}, W, scale)
+
+
+def _covariance(X, sample_weight):
+    """``np.cov`` of the rows, each counted ``sample_weight`` times (frequency weights)."""
+    if sample_weight is None:
+        return np.atleast_2d(np.cov(X, rowvar=False))
+    total = sample_weight.sum()
+    centred = X - sample_weight @ X / total
+    return np.atleast_2d((centred * sample_weight[:, None]).T @ centred / (total - 1))
+
+
+def magnitude_scale(X):
+    """1, or a power of two bringing the largest magnitude of ``X`` to [0.5, 1) when it lies
+    outside [2**-200, 2**200] (where products of two entries would leave the float range)."""
+    big = float(np.abs(X).max(initial=0.0))
+    if big == 0.0 or 2.0**-200 <= big <= 2.0**200:
+        return 1.0
+    return math.ldexp(1.0, -math.frexp(big)[1])
 
 
 def _square_matrix(value, label, n_features):
@@ -182,13 +268,12 @@ def _square_matrix(value, label, n_features):
     return M
 
 
-def _whitening(VI):
-    """W with W @ W.T == VI, for a symmetric positive semi-definite VI."""
-    eigval, eigvec = np.linalg.eigh(VI)
+def _check_psd(eigval, label):
+    """Raise unless the symmetric matrix with eigenvalues ``eigval`` is positive
+    semi-definite (to rounding)."""
     scale = max(np.abs(eigval).max(initial=0.0), np.finfo(float).tiny)
     if eigval.min(initial=0.0) < -1e-10 * scale:
         raise ValueError(
-            "The Mahalanobis matrix VI must be positive semi-definite; its smallest eigenvalue "
-            f"is {eigval.min():.3g}."
+            f"The Mahalanobis matrix {label} must be positive semi-definite; its smallest "
+            f"eigenvalue is {eigval.min():.3g}."
         )
-    return np.ascontiguousarray(eigvec * np.sqrt(np.clip(eigval, 0.0, None)))

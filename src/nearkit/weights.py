@@ -1,7 +1,9 @@
-"""Weighting schemes for the neighbours' votes, and the vote itself.
+"""Weighting schemes for the neighbours, the vote, and the neighbours' share of sample weight.
 
-All functions take the (n_queries, k) array of true distances sorted ascending along each
-row, as returned by the search engines.
+The functions take the (n_queries, k) array of true distances sorted ascending along each
+row, as the search engines return it.  Every scheme is computed from ratios of distances
+(relative to the nearest), so weights do not depend on the unit of the data and never
+overflow: the same probabilities at scale 1, 1e-170 or 1e300.
 """
 
 from __future__ import annotations
@@ -11,23 +13,32 @@ import numpy as np
 WEIGHTS = ("uniform", "distance", "dudani", "gaussian")
 
 
-def compute_weights(distances, weights="uniform", sigma=None):
-    """Per-neighbour vote weights.
+def compute_weights(distances, weights="uniform", sigma=None, counts=None):
+    """Per-neighbour weights.
 
     Parameters
     ----------
     distances : ndarray of shape (n_queries, k)
         Distances to the k nearest neighbours, ascending along each row.
     weights : {'uniform', 'distance', 'dudani', 'gaussian'} or callable, default='uniform'
+        With ``d_1`` and ``d_k`` the nearest and farthest counted distance of a row:
+
         - ``'uniform'``: every neighbour counts 1.
-        - ``'distance'``: ``1 / d_i``; in a row where some ``d_i == 0`` those neighbours get
-          weight 1 and the others 0 (as scikit-learn does).
+        - ``'distance'``: ``1 / d_i`` (computed as ``d_1 / d_i``, the same after
+          normalisation); in a row where some ``d_i == 0`` those neighbours get weight 1 and
+          the others 0 (as scikit-learn does).
         - ``'dudani'``: ``(d_k - d_i) / (d_k - d_1)``, and 1 for all when ``d_k == d_1``.
-        - ``'gaussian'``: ``exp(-d_i**2 / (2 sigma**2))``, computed relative to ``d_1`` so that
-          it never underflows to all zeros (the common factor cancels in the vote).
-        - callable: receives ``distances`` and returns an array of the same shape.
+        - ``'gaussian'``: ``exp(-d_i**2 / (2 sigma**2))``, computed relative to ``d_1``
+          (``exp(-(d_i - d_1)(d_i + d_1) / (2 sigma**2))``: the common factor cancels in the
+          vote, and the nearest weighs exactly 1 however small sigma is).
+        - callable: receives ``distances`` and returns an array of the same shape of finite,
+          non-negative weights.
     sigma : float > 0 or None, default=None
         Gaussian bandwidth; None means ``sigma = d_k`` per query (uniform when ``d_k == 0``).
+    counts : ndarray of shape (n_queries, k) or None, default=None
+        How much of each neighbour counts (its share of sample weight among the first k
+        units, see :func:`mass_counts`); None counts each neighbour once.  The weights are
+        multiplied by it, and ``d_1``, ``d_k`` are those of the counted neighbours.
 
     Returns
     -------
@@ -42,40 +53,83 @@ def compute_weights(distances, weights="uniform", sigma=None):
     array([[1., 0.]])
     """
     dist = np.asarray(distances, dtype=np.float64)
+    counted = None if counts is None else counts > 0
+    w = _scheme(dist, weights, sigma, counted)
+    return w if counts is None else w * counts
+
+
+def _scheme(dist, weights, sigma, counted):
     if weights == "uniform":
         return np.ones_like(dist)
-    if weights == "distance":
-        with np.errstate(divide="ignore"):
-            w = 1.0 / dist
-        inf_mask = np.isinf(w)
-        inf_row = np.any(inf_mask, axis=1)
-        w[inf_row] = inf_mask[inf_row]
-        return w
-    if weights == "dudani":
+    if callable(weights) and not isinstance(weights, str):
+        return _callable_weights(dist, weights)
+    if counted is None:
         nearest, farthest = dist[:, :1], dist[:, -1:]
-        span = farthest - nearest
-        with np.errstate(divide="ignore", invalid="ignore"):
-            w = (farthest - dist) / span
-        return np.where(span > 0, w, 1.0)
-    if weights == "gaussian":
-        nearest = dist[:, :1]
-        bandwidth = dist[:, -1:] if sigma is None else np.float64(sigma)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            w = np.exp(-(dist**2 - nearest**2) / (2.0 * bandwidth * bandwidth))
-        # the nearest neighbours weigh exactly 1, even when sigma**2 underflows to 0
-        w = np.where(dist == nearest, 1.0, w)
-        return np.where(bandwidth > 0, w, 1.0)
-    if callable(weights):
-        w = np.asarray(weights(dist), dtype=np.float64)
-        if w.shape != dist.shape:
-            raise ValueError(
-                f"The weights callable must return an array of shape {dist.shape} (the "
-                f"distances' shape); it returned shape {w.shape}."
-            )
-        if not np.all(np.isfinite(w)) or np.any(w < 0):
-            raise ValueError("The weights callable returned negative, NaN or infinite weights.")
-        return w
-    raise ValueError(f"Unknown weights {weights!r}; expected one of {WEIGHTS} or a callable.")
+    else:
+        first = np.argmax(counted, axis=1)
+        last = dist.shape[1] - 1 - np.argmax(counted[:, ::-1], axis=1)
+        rows = np.arange(dist.shape[0])
+        nearest, farthest = dist[rows, first][:, None], dist[rows, last][:, None]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        if weights == "distance":
+            zero = dist == 0
+            if counted is not None:
+                zero &= counted
+            w = nearest / dist
+            exact = zero.any(axis=1)
+            w[exact] = zero[exact]
+        elif weights == "dudani":
+            span = farthest - nearest
+            w = np.where(span > 0, (farthest - dist) / span, 1.0)
+        elif weights == "gaussian":
+            bandwidth = farthest if sigma is None else np.float64(sigma)
+            w = np.exp(-0.5 * ((dist - nearest) / bandwidth) * ((dist + nearest) / bandwidth))
+            w = np.where((dist == nearest) | (bandwidth == 0), 1.0, w)
+        else:
+            raise ValueError(f"Unknown weights {weights!r}; expected one of {WEIGHTS} or a "
+                             "callable.")
+    # distances beyond the float range (points more than 1.8e308 apart) weigh nothing
+    return np.nan_to_num(w, nan=0.0, posinf=0.0)
+
+
+def _callable_weights(dist, weights):
+    w = np.asarray(weights(dist), dtype=np.float64)
+    if w.shape != dist.shape:
+        raise ValueError(
+            f"The weights callable must return an array of shape {dist.shape} (the "
+            f"distances' shape); it returned shape {w.shape}."
+        )
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("The weights callable returned negative, NaN or infinite weights.")
+    return w
+
+
+def mass_counts(neighbour_weights, k):
+    """How much of each neighbour counts among the first ``k`` units of sample weight.
+
+    A training row of sample weight ``w`` counts as ``w`` units at its distance, so that
+    integer weights equal repeating the rows: walking the neighbours in (distance, index)
+    order, each contributes ``min(w, k - units before it)``, never less than 0.
+
+    Parameters
+    ----------
+    neighbour_weights : ndarray of shape (n_queries, n_neighbours)
+        Sample weight of each neighbour, in neighbour order.
+    k : int
+        Units to collect.
+
+    Returns
+    -------
+    ndarray of shape (n_queries, n_neighbours)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mass_counts(np.array([[2.0, 0.0, 3.0, 1.0]]), 4)
+    array([[2., 0., 2., 0.]])
+    """
+    before = np.cumsum(neighbour_weights, axis=1) - neighbour_weights
+    return np.clip(k - before, 0.0, neighbour_weights)
 
 
 def vote_proba(neigh_labels, weights, n_classes):
@@ -107,11 +161,17 @@ def vote_proba(neigh_labels, weights, n_classes):
     proba = np.bincount(cells, weights=np.ravel(weights),
                         minlength=n_queries * n_classes).reshape(n_queries, n_classes)
     total = proba.sum(axis=1, keepdims=True)
-    if np.any(total <= 0):
-        bad = int(np.flatnonzero(total[:, 0] <= 0)[0])
-        raise ValueError(
-            f"All neighbour weights of query {bad} are zero, so no class can be chosen; "
-            "use a larger sigma or another weights scheme."
-        )
+    check_total(total[:, 0])
     proba /= total
     return proba
+
+
+def check_total(total):
+    """Raise when a query's neighbour weights sum to zero (only a weights callable, or
+    class weights of zero, can make them so)."""
+    if np.any(total <= 0):
+        bad = int(np.flatnonzero(total <= 0)[0])
+        raise ValueError(
+            f"All neighbour weights of query {bad} are zero, so no prediction can be made: "
+            "a weights callable (or class_weight) must give every query some positive weight."
+        )

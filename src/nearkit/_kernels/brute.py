@@ -7,26 +7,24 @@ in the L2 cache while a block of queries sweeps them, and each tile's surrogate 
 filtered at once against the query's current k-th best (early rejection), so the full
 (m, n) distance matrix is never materialised: memory is O(tile + k) per thread.
 
-Exactness: each surrogate is accumulated feature by feature in float64 in stored order (the
-definition of :mod:`nearkit._kernels.distances`), and neighbours are kept by the key
-(true distance, training index).
+Exactness: each surrogate is accumulated feature by feature in float64 in stored order, and
+the distance of every point offered to a heap is the definition of
+:mod:`nearkit._kernels.distances`; neighbours are kept by the key (distance, index).
+
+Threads: the entry points release the GIL and answer a range of query blocks
+(:func:`brute_knn`) or of training chunks (:func:`brute_knn_chunks`, for few queries
+against many points); the caller runs disjoint ranges on Python threads.
 """
 
 import numba
 import numpy as np
 
-from nearkit._kernels.distances import CHEBYSHEV, EUCLIDEAN, MANHATTAN, MINKOWSKI
-from nearkit._kernels.select import (
-    chunk_heaps,
-    heap_init,
-    heap_sort_row,
-    merge_heaps,
-    offer_tile,
-)
+from nearkit._kernels.distances import ABS, MAX, POWER, SQUARES
+from nearkit._kernels.select import Heap, heap_init, heap_sort_row, offer_tile
 
 
 @numba.njit(inline="always", cache=True)
-def _fold4(a, XT, q, j, t0, metric):
+def _fold4(a, XT, q, j, t0, kind):
     """Fold features j .. j+3 into ``a`` (points t0 ..) in one pass, in feature order:
     ``(((a + f_j) + f_j+1) + f_j+2) + f_j+3``, the same roundings as four passes, with one
     load and store of ``a`` instead of four (measured 1.6x on pima_diabetes)."""
@@ -36,25 +34,25 @@ def _fold4(a, XT, q, j, t0, metric):
     r1 = XT[j + 1, t0:t0 + tl]
     r2 = XT[j + 2, t0:t0 + tl]
     r3 = XT[j + 3, t0:t0 + tl]
-    if metric == EUCLIDEAN:
+    if kind == SQUARES:
         for t in range(tl):
             d0 = q0 - r0[t]
             d1 = q1 - r1[t]
             d2 = q2 - r2[t]
             d3 = q3 - r3[t]
             a[t] = a[t] + d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3
-    elif metric == MANHATTAN:
+    elif kind == ABS:
         for t in range(tl):
             a[t] = (a[t] + abs(q0 - r0[t]) + abs(q1 - r1[t]) + abs(q2 - r2[t])
                     + abs(q3 - r3[t]))
-    else:  # CHEBYSHEV (max is exact in any order)
+    else:  # MAX (max is exact in any order)
         for t in range(tl):
             a[t] = max(a[t], abs(q0 - r0[t]), abs(q1 - r1[t]), abs(q2 - r2[t]),
                        abs(q3 - r3[t]))
 
 
 @numba.njit(cache=True)
-def tile_rdist(XT, q, t0, tl, metric, p, acc):
+def tile_rdist(XT, q, t0, tl, kind, p, acc):
     """acc[:tl] = surrogate distances from query ``q`` to training points t0 .. t0+tl-1.
 
     Works for float64 and float32 arrays alike (the float32 sweep of :mod:`brute32`).
@@ -62,24 +60,24 @@ def tile_rdist(XT, q, t0, tl, metric, p, acc):
     d = XT.shape[0]
     a = acc[:tl]
     a[:] = 0.0
-    # Specialised loops per metric so that each vectorises.  Rows are sliced first:
+    # Specialised loops per kind so that each vectorises.  Rows are sliced first:
     # indexing ``XT[j][t0 + t]`` directly defeats LLVM's vectoriser (measured: 7x slower).
     folded = 0
-    if metric != MINKOWSKI:
+    if kind != POWER:
         while folded + 4 <= d:
-            _fold4(a, XT, q, folded, t0, metric)
+            _fold4(a, XT, q, folded, t0, kind)
             folded += 4
     for j in range(folded, d):
         qj = q[j]
         row = XT[j, t0:t0 + tl]
-        if metric == EUCLIDEAN:
+        if kind == SQUARES:
             for t in range(tl):
                 diff = qj - row[t]
                 a[t] += diff * diff
-        elif metric == MANHATTAN:
+        elif kind == ABS:
             for t in range(tl):
                 a[t] += abs(qj - row[t])
-        elif metric == CHEBYSHEV:
+        elif kind == MAX:
             for t in range(tl):
                 a[t] = max(a[t], abs(qj - row[t]))
         else:
@@ -87,30 +85,25 @@ def tile_rdist(XT, q, t0, tl, metric, p, acc):
                 a[t] += abs(qj - row[t]) ** p
 
 
-@numba.njit(inline="always", cache=True)
-def _brute_block(XT, Q, k, metric, p, exclude_self, tile, q0, q1, out_dist, out_ind):
-    """Rows q0 .. q1-1 of :func:`brute_knn`: one work item, owned by one thread."""
-    n = XT.shape[1]
-    nb = q1 - q0
-    hd = out_dist[q0:q1]
-    hi = out_ind[q0:q1]
-    hr = np.empty((nb, k))
-    heap_init(hd, hr, hi)
+@numba.njit(cache=True)
+def _brute_rows(XT, Q, self_index, q0, p0, p1, tile, metric, heap):
+    """Offer training points p0 .. p1-1 to the heap rows of queries q0, q0 + 1, ..."""
     acc = np.empty(tile)
     lanes = np.empty(64)
-    for t0 in range(0, n, tile):
-        tl = min(tile, n - t0)
-        for row in range(nb):
-            tile_rdist(XT, Q[q0 + row], t0, tl, metric, p, acc)
-            skip = q0 + row if exclude_self else -1
-            offer_tile(acc[:tl], t0, None, metric, p, skip, hd, hr, hi, row, lanes)
-    for row in range(nb):
-        heap_sort_row(hd, hr, hi, row)
+    column = np.empty(XT.shape[0])
+    no_perm = np.empty(0, dtype=np.int64)
+    for t0 in range(p0, p1, tile):
+        tl = min(tile, p1 - t0)
+        for row in range(heap.dist.shape[0]):
+            q = q0 + row
+            tile_rdist(XT, Q[q], t0, tl, metric.kind, metric.p, acc)
+            offer_tile(acc[:tl], t0, no_perm, self_index[q], Q[q], XT, metric, heap, row,
+                       lanes, column)
 
 
-@numba.njit(parallel=True, cache=True)
-def brute_knn(XT, Q, k, metric, p, exclude_self, tile, query_block, out_dist, out_ind):
-    """k nearest training points of every query, parallel over blocks of queries.
+@numba.njit(nogil=True, cache=True)
+def brute_knn(XT, Q, self_index, metric, tile, query_block, b0, b1, out):
+    """k nearest training points of the queries in blocks ``b0:b1`` of ``query_block``.
 
     Parameters
     ----------
@@ -118,56 +111,35 @@ def brute_knn(XT, Q, k, metric, p, exclude_self, tile, query_block, out_dist, ou
         Training points, transposed.
     Q : float64 array of shape (m, d)
         Queries.
-    k, metric : int
-        Number of neighbours (1 <= k <= n, k < n with ``exclude_self``) and metric code.
-    p : float
-        Minkowski exponent (used by metric code 3 only).
-    exclude_self : bool
-        Queries are the training points themselves; row i never counts itself.
+    self_index : int64 array of shape (m,)
+        Training index each query must not list (itself, for ``kneighbors(X=None)``), or -1.
+    metric : KernelMetric
     tile, query_block : int
-        Training points per tile; queries per parallel work item.
-    out_dist, out_ind : arrays of shape (m, k)
-        Receive true distances and training indices, sorted by (distance, index).
+        Training points per tile; queries per block.
+    b0, b1 : int
+        The range of query blocks to answer.
+    out : Heap of arrays of shape (m, k)
+        Receives true distances and training indices, sorted by (distance, index).
     """
     m = Q.shape[0]
-    n_blocks = (m + query_block - 1) // query_block
-    for b in numba.prange(n_blocks):
+    for b in range(b0, b1):
         q0 = b * query_block
-        _brute_block(XT, Q, k, metric, p, exclude_self, tile, q0, min(m, q0 + query_block),
-                     out_dist, out_ind)
+        q1 = min(m, q0 + query_block)
+        heap = Heap(out.dist[q0:q1], out.rdist[q0:q1], out.ind[q0:q1])
+        heap_init(heap)
+        _brute_rows(XT, Q, self_index, q0, 0, XT.shape[1], tile, metric, heap)
+        for row in range(q1 - q0):
+            heap_sort_row(heap, row)
 
 
-@numba.njit(cache=True)
-def brute_knn_serial(XT, Q, k, metric, p, exclude_self, tile, query_block, out_dist, out_ind):
-    """:func:`brute_knn` on the calling thread only (small batches, single rows)."""
-    m = Q.shape[0]
-    for q0 in range(0, m, query_block):
-        _brute_block(XT, Q, k, metric, p, exclude_self, tile, q0, min(m, q0 + query_block),
-                     out_dist, out_ind)
-
-
-@numba.njit(parallel=True, cache=True)
-def brute_knn_split(XT, Q, k, metric, p, exclude_self, tile, n_chunks, out_dist, out_ind):
-    """Same result as :func:`brute_knn`, parallel over chunks of the training set.
-
-    For few queries against many training points: each chunk keeps its own heaps, which
-    are merged by the full (distance, index) key at the end.
-    """
+@numba.njit(nogil=True, cache=True)
+def brute_knn_chunks(XT, Q, self_index, metric, tile, chunk, c0, c1, chunks):
+    """Every query against training chunks ``c0:c1`` of ``chunk`` points, each into its own
+    (unsorted) heaps ``chunks[c]``; :func:`~nearkit._kernels.select.merge_heaps` combines
+    them.  For few queries against many training points."""
     n = XT.shape[1]
-    m = Q.shape[0]
-    chunk = (n + n_chunks - 1) // n_chunks
-    cd, cr, ci = chunk_heaps(n_chunks, m, k)
-    for c in numba.prange(n_chunks):
-        heap_init(cd[c], cr[c], ci[c])
-        acc = np.empty(tile)
-        lanes = np.empty(64)
-        c0 = c * chunk
-        c1 = min(n, c0 + chunk)
-        for t0 in range(c0, c1, tile):
-            tl = min(tile, c1 - t0)
-            for row in range(m):
-                tile_rdist(XT, Q[row], t0, tl, metric, p, acc)
-                skip = row if exclude_self else -1
-                offer_tile(acc[:tl], t0, None, metric, p, skip, cd[c], cr[c], ci[c], row,
-                           lanes)
-    merge_heaps(cd, cr, ci, out_dist, out_ind)
+    for c in range(c0, c1):
+        heap = Heap(chunks.dist[c], chunks.rdist[c], chunks.ind[c])
+        heap_init(heap)
+        _brute_rows(XT, Q, self_index, 0, c * chunk, min(n, (c + 1) * chunk), tile, metric,
+                    heap)

@@ -1,107 +1,170 @@
 """The exact distance of one pair of points, shared by every engine.
 
-A metric is identified by an integer code.  Engines rank by the *surrogate* distance
-``rdist`` (cheap, monotone in the true distance) and convert survivors with
-:func:`rdist_to_dist`.  The definition below is the project's notion of "exact": a
-sequential float64 loop over the features in their stored order, without fast-math.
-The NumPy reference in ``tests/reference.py`` evaluates the same formula in the same order,
-so distances agree bit for bit.
+A kernel metric is a :class:`KernelMetric` record ``(kind, correction, p)``: how the
+per-feature differences are folded into the *surrogate* ``r`` (the quantity engines rank
+by), and how the true distance follows from it.  Every metric of :mod:`nearkit.metrics`
+is one such record, applied after the metric's preparation of the points (whitening for
+Mahalanobis, unit rows for cosine).
 
-============  ====  ==================================  ===========================
-metric        code  rdist (loop over features j)         distance
-============  ====  ==================================  ===========================
-euclidean     0     sum (a_j - b_j)**2                   sqrt(rdist)
-manhattan     1     sum |a_j - b_j|                      rdist
-chebyshev     2     max |a_j - b_j|                      rdist
-minkowski     3     sum |a_j - b_j|**p                   rdist**(1/p)
-============  ====  ==================================  ===========================
+==========  ==============================  ============  ======================
+kind        r (loop over features j)        correction    distance
+==========  ==============================  ============  ======================
+SQUARES     sum (a_j - b_j)**2              SQRT / HALF   sqrt(r) / r / 2
+ABS         sum |a_j - b_j|                 IDENTITY      r
+MAX         max |a_j - b_j|                 IDENTITY      r
+POWER       sum |a_j - b_j|**p              ROOT          r**(1/p)
+==========  ==============================  ============  ======================
 
-Mahalanobis is Euclidean after a whitening transform applied once at fit time
-(see :mod:`nearkit.metrics`).
+The definition of "exact" (the NumPy reference in ``tests/reference.py`` evaluates the same):
+``r`` is a sequential float64 loop over the features in their stored order, without
+fast-math.  When ``r`` lies in ``[SAFE_LO, SAFE_HI]`` (``2**-960`` to ``2**960``) no partial
+sum can have overflowed and every underflowed term is far below the last bit of ``r``, and the
+distance is ``correction(r)``.  Outside that range (points so far apart that squares overflow,
+or so close that they underflow) the pair is measured again by :func:`scaled_dist`: the
+differences are scaled by a power of two that brings the largest to [0.5, 1), folded, corrected
+and scaled back, which is exact in floating point.  So distances are right at any magnitude,
+and equal the plain loop wherever the plain loop neither overflows nor underflows.
+
+Engines filter candidates on ``r`` against :func:`widen` of the current k-th surrogate; it
+admits whatever could still tie or beat the k-th *distance* (see there), and the final
+comparison is on the key (distance, training index).
 """
+
+import math
+from collections import namedtuple
 
 import numba
 import numpy as np
 
-EUCLIDEAN = 0
-MANHATTAN = 1
-CHEBYSHEV = 2
-MINKOWSKI = 3
+# how differences fold into the surrogate
+SQUARES = 0
+ABS = 1
+MAX = 2
+POWER = 3
+# how the distance follows from the surrogate
+SQRT = 0
+IDENTITY = 1
+ROOT = 2
+HALF = 3
+
+#: the surrogate range in which the plain float64 loop is the distance's definition
+SAFE_LO = 2.0**-960
+SAFE_HI = 2.0**960
+
+#: a metric as the kernels see it: ``kind``, ``correction`` (ints above) and the exponent ``p``
+KernelMetric = namedtuple("KernelMetric", ["kind", "correction", "p"])
 
 
-@numba.njit(inline="always", cache=True)
-def accumulate(acc, diff, metric, p):
+@numba.njit(cache=True)
+def accumulate(acc, diff, kind, p):
     """Fold one feature difference ``diff`` into the running surrogate ``acc``."""
-    if metric == EUCLIDEAN:
+    if kind == SQUARES:
         return acc + diff * diff
-    elif metric == MANHATTAN:
+    elif kind == ABS:
         return acc + abs(diff)
-    elif metric == CHEBYSHEV:
+    elif kind == MAX:
         a = abs(diff)
         return a if a > acc else acc
     else:
         return acc + abs(diff) ** p
 
 
-@numba.njit(inline="always", cache=True)
-def pair_rdist(a, b, metric, p):
-    """Surrogate distance between two 1-d float64 arrays (see the module table)."""
+@numba.njit(cache=True)
+def pair_rdist(a, b, metric):
+    """Surrogate distance between two 1-d arrays (the plain loop of the module table)."""
     acc = 0.0
     for j in range(a.shape[0]):
-        acc = accumulate(acc, a[j] - b[j], metric, p)
+        acc = accumulate(acc, a[j] - b[j], metric.kind, metric.p)
     return acc
 
 
-@numba.njit(inline="always", cache=True)
-def rdist_to_dist(rdist, metric, p):
-    """Convert a surrogate distance to the true metric distance."""
-    if metric == EUCLIDEAN:
-        return np.sqrt(rdist)
-    elif metric == MINKOWSKI:
-        return rdist ** (1.0 / p)
-    return rdist
+@numba.njit(cache=True)
+def correct(r, metric):
+    """The distance of surrogate ``r`` (the correction of the module table)."""
+    if metric.correction == SQRT:
+        return np.sqrt(r)
+    elif metric.correction == ROOT:
+        return r ** (1.0 / metric.p)
+    elif metric.correction == HALF:
+        return r * 0.5
+    return r
 
 
-@numba.njit(inline="always", cache=True)
-def prefilter_slack(metric, p):
-    """(slack, tiny_r) for filtering candidates on the surrogate instead of the full key.
+@numba.njit(cache=True)
+def scaled_dist(a, b, metric):
+    """The distance of a pair whose plain surrogate left ``[SAFE_LO, SAFE_HI]``.
 
-    Neighbours are ranked by (distance, index), and two different surrogates can convert to
-    the same distance (``sqrt`` and ``** (1/p)`` compress: for Euclidean, surrogates one ulp
-    apart share a square root), so a point whose surrogate is a little *above* the k-th one
-    may still tie its distance and win on index.  A filter on the surrogate must therefore
-    admit everything up to :func:`widen` of the k-th surrogate, and decide on the full key:
-    a relative slack far larger than that rounding (1e-12, times p for Minkowski with p > 1;
-    libm's ``pow`` is monotone only up to its last-bit error, which the slack also absorbs),
-    floored at ``tiny_r`` below which the distance may be subnormal and a relative slack
-    means nothing.  Manhattan and Chebyshev compare exactly (the distance is the surrogate).
+    The differences are multiplied by a power of two ``s`` that brings the largest into
+    [0.5, 1) (first halving both points when a difference overflows, first multiplying by
+    2**600 when the largest is below 2**-900 so that ``s`` stays finite), folded in feature
+    order, corrected, and divided by ``s``: every step but the fold and the correction is
+    exact, so the result is the distance to the rounding of an ordinary evaluation.
     """
-    if metric == EUCLIDEAN:
-        return 1e-12, 1e-300
-    if metric == MINKOWSKI:
-        return 1e-12 * max(1.0, p), 1e-300 ** min(p, 1.0)
-    return 0.0, 0.0
+    d = a.shape[0]
+    big = 0.0
+    for j in range(d):
+        big = max(big, abs(a[j] - b[j]))
+    if big == 0.0:
+        return 0.0
+    halved = big == np.inf
+    if halved:
+        big = 0.0
+        for j in range(d):
+            big = max(big, abs(0.5 * a[j] - 0.5 * b[j]))
+    pre = 2.0**600 if big < 2.0**-900 else 1.0
+    s = math.ldexp(1.0, -math.frexp(big * pre)[1])
+    acc = 0.0
+    for j in range(d):
+        diff = (0.5 * a[j] - 0.5 * b[j]) if halved else (a[j] - b[j])
+        acc = accumulate(acc, (diff * pre) * s, metric.kind, metric.p)
+    dist = correct(acc, metric)
+    if metric.correction == HALF:  # quadratic in the scale
+        dist = dist / s / s / pre / pre
+        return dist * 4.0 if halved else dist
+    dist = dist / s / pre
+    return dist * 2.0 if halved else dist
 
 
-@numba.njit(inline="always", cache=True)
-def widen(top_r, slack, tiny_r):
-    """Largest surrogate that could still give a key at or below surrogate ``top_r``'s
-    distance (see :func:`prefilter_slack`); +inf stays +inf."""
-    t = top_r * (1.0 + slack)
-    return t if t > tiny_r else tiny_r
+@numba.njit(cache=True)
+def exact_dist(r, a, b, metric):
+    """The distance of points ``a`` and ``b`` whose plain surrogate is ``r``."""
+    if metric.kind == MAX or SAFE_LO <= r <= SAFE_HI:
+        return correct(r, metric)
+    return scaled_dist(a, b, metric)
 
 
-@numba.njit(parallel=True, cache=True)
-def whiten(X, W, out):
-    """``out = X @ W``, each entry summed over the features in order (no BLAS).
+@numba.njit(cache=True)
+def exact_dist_column(r, q, XT, i, metric, column):
+    """:func:`exact_dist` for training point ``i`` stored as column ``i`` of ``XT``
+    (``column`` is scratch of length d; only used on the rare scaled path)."""
+    if metric.kind == MAX or SAFE_LO <= r <= SAFE_HI:
+        return correct(r, metric)
+    for j in range(XT.shape[0]):
+        column[j] = XT[j, i]
+    return scaled_dist(q, column, metric)
 
-    BLAS rounds a row's product differently depending on how many rows it multiplies at
-    once, which would make Mahalanobis distances depend on the batch a query arrives in.
+
+@numba.njit(cache=True)
+def widen(top_r, metric):
+    """Largest surrogate whose distance could still tie or beat that of surrogate ``top_r``.
+
+    A filter on the surrogate must admit everything up to this and decide on the full key
+    (distance, index):
+
+    - ``sqrt`` and ``** (1/p)`` compress, so surrogates a few ulps apart can share a
+      distance (and a point just above the k-th surrogate can win on index): a relative
+      slack far larger than that rounding, 1e-12 (times p for p > 1; libm's ``pow`` is
+      monotone only to its last bit, which the slack also absorbs).  ``r / 2`` and the
+      identity are strictly monotone: no slack.
+    - Outside ``[SAFE_LO, SAFE_HI]`` distances come from :func:`scaled_dist`, not from the
+      surrogate: above, everything is admitted; below, the whole underflow range.
     """
-    n, d = X.shape
-    for i in numba.prange(n):
-        for c in range(W.shape[1]):
-            acc = 0.0
-            for j in range(d):
-                acc += X[i, j] * W[j, c]
-            out[i, c] = acc
+    if top_r > SAFE_HI:
+        return np.inf
+    if top_r < SAFE_LO:
+        return 2.0 * SAFE_LO
+    if metric.correction == SQRT:
+        return top_r * (1.0 + 1e-12)
+    if metric.correction == ROOT:
+        return top_r * (1.0 + 1e-12 * max(1.0, metric.p))
+    return top_r

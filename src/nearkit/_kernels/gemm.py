@@ -1,4 +1,4 @@
-"""Euclidean k-nearest neighbours by float32 GEMM expansion, re-ranked exactly in float64.
+"""Sums of squares (Euclidean, Mahalanobis, cosine) by float32 GEMM expansion, re-ranked exactly.
 
 For centred float32 copies of the points, ``||q - x||^2 = ||q||^2 + ||x||^2 - 2 q.x``; the dot
 products of a block of queries with a tile of training points are one float32 GEMM (BLAS,
@@ -33,97 +33,75 @@ the (query, point) pairs on bank_churn, 28% on spotify_tracks and 2.7% on loan_a
 re-measured exactly.
 """
 
+from collections import namedtuple
+
 import numba
 import numpy as np
 
-from nearkit._kernels.brute import tile_rdist
-from nearkit._kernels.distances import EUCLIDEAN, pair_rdist, prefilter_slack, widen
-from nearkit._kernels.select import heap_init, heap_push, heap_sort_row, offer_tile
-from nearkit._kernels.tiled import CHUNK, box_bounds
+from nearkit._kernels.distances import exact_dist, pair_rdist, widen
+from nearkit._kernels.select import Heap, heap_init, heap_push, heap_sort_row
+from nearkit._kernels.tiled import CHUNK, box_bounds, home_tiles
 
 #: second-level pre-filter width inside a chunk that holds a candidate
 SUB = 16
 
+#: the float32 side of the tiles: ``tiles32`` (n_padded, d) centred points scaled by a power
+#: of two (padding rows zero), ``w32`` (n_padded,) ``||x||^2 (1 - c)`` rounded down (padding
+#: +inf), ``Xp`` (n_padded, d) the float64 points row by row for re-measurement, ``scale2``
+#: the square of the power-of-two factor
+GemmTiles = namedtuple("GemmTiles", ["tiles32", "w32", "Xp", "scale2"])
+#: the float32 side of the sorted queries: ``Q32`` (m, d) centred and scaled, ``q_slack``
+#: (m,) ``||q||^2 (c - 1)`` (+inf admits every point: queries whose float32 copy overflowed)
+GemmQueries = namedtuple("GemmQueries", ["Q32", "q_slack"])
+
 
 @numba.njit(nogil=True, cache=True)
-def gemm_knn(tiles32, w32, XT, Xp, perm, tile_start, box_lo, box_hi, Q32, q_slack, scale2, Q,
-             q_tile, self_pos, k, query_block, b0, b1, out_dist, out_ind):
-    """k nearest neighbours (Euclidean) of the queries in blocks ``b0:b1`` of ``query_block``.
+def gemm_knn(tiles, gtiles, queries, gqueries, metric, query_block, b0, b1, out):
+    """k nearest neighbours (sums of squares) of the queries in blocks ``b0:b1``.
 
     Releases the GIL: the caller runs disjoint block ranges on several Python threads (a
     numba parallel loop around this kernel would cost seconds more to compile).
 
     Parameters
     ----------
-    tiles32 : float32 array of shape (n_padded, d)
-        Centred training points in float32, scaled by a power of two, in tile order; tile
-        ``t`` is rows ``tile_start[t]:tile_start[t + 1]`` (widths are multiples of CHUNK,
-        padding rows are zero).
-    w32 : float32 array of shape (n_padded,)
-        ``||x||^2 (1 - c)`` rounded down; padding holds +inf.
-    XT : float64 array of shape (d, n_padded)
-        Training points (prepared, uncentred) in tile order, transposed; padding is +inf.
-    Xp : float64 array of shape (n_padded, d)
-        The same points row by row, for single exact re-measurements.
-    perm : int64 array of shape (n_padded,)
-        Training index of each position; -1 for padding.
-    tile_start : int64 array of shape (n_tiles + 1,)
-    box_lo, box_hi : float64 arrays of shape (n_tiles, d)
-        Bounding box of each tile's (prepared, uncentred) points.
-    Q32 : float32 array of shape (m, d)
-        Centred, scaled queries in float32 (sorted by tile).
-    q_slack : float64 array of shape (m,)
-        ``||q||^2 (c - 1)`` for each query: added to the scaled k-th distance to get the
-        admission limit of the estimates (+inf admits every point: used for queries whose
-        float32 copy overflowed).
-    scale2 : float
-        Square of the power-of-two factor of the float32 copies.
-    Q : float64 array of shape (m, d)
-        Queries (prepared, uncentred), sorted by tile.
-    q_tile : int64 array of shape (m,)
-        Home tile of each query (non-decreasing).
-    self_pos : int64 array of shape (m,)
-        Position of the query itself among the training points (``exclude_self``), else -1.
-    k, query_block : int
-    b0, b1 : int
-        The range of query blocks to answer (rows ``b0 * query_block`` up to
-        ``min(m, b1 * query_block)``).
-    out_dist, out_ind : arrays of shape (m, k)
+    tiles : Tiles
+        The float64 tiles (:mod:`nearkit._kernels.tiled`).
+    gtiles : GemmTiles
+    queries : TileQueries
+        Queries sorted by home tile.
+    gqueries : GemmQueries
+    metric : KernelMetric
+        A metric of kind SQUARES.
+    query_block, b0, b1 : int
+        Queries per block, and the range of blocks to answer.
+    out : Heap of arrays of shape (m, k)
         Filled with the neighbours ordered by (distance, index).
     """
-    m = Q.shape[0]
-    max_width = np.max(tile_start[1:] - tile_start[:-1])
+    m = queries.Q.shape[0]
+    max_width = np.max(tiles.tile_start[1:] - tiles.tile_start[:-1])
     for b in range(b0, b1):
         q0 = b * query_block
-        _gemm_block(tiles32, w32, XT, Xp, perm, tile_start, box_lo, box_hi, Q32, q_slack,
-                    scale2, Q, q_tile, self_pos, k, q0, min(m, q0 + query_block), max_width,
-                    out_dist, out_ind)
+        q1 = min(m, q0 + query_block)
+        heap = Heap(out.dist[q0:q1], out.rdist[q0:q1], out.ind[q0:q1])
+        _gemm_block(tiles, gtiles, queries, gqueries, metric, q0, max_width, heap)
 
 
-@numba.njit(inline="always", cache=True)
-def _gemm_block(tiles32, w32, XT, Xp, perm, tile_start, box_lo, box_hi, Q32, q_slack, scale2,
-                Q, q_tile, self_pos, k, q0, q1, max_width, out_dist, out_ind):
-    """Queries ``q0:q1`` (sorted by tile): home tiles exactly, then the GEMM filter over the
-    other tiles, each for the rows its bounding box does not rule out."""
+@numba.njit(cache=True)
+def _gemm_block(tiles, gtiles, queries, gqueries, metric, q0, max_width, heap):
+    """Queries ``q0:q0 + nb`` (sorted by tile): home tiles exactly, then the GEMM filter over
+    the other tiles, each for the rows its bounding box does not rule out."""
+    tile_start = tiles.tile_start
     n_tiles = tile_start.shape[0] - 1
-    nb = q1 - q0
-    hd = out_dist[q0:q1]
-    hi = out_ind[q0:q1]
-    hr = np.empty((nb, k))
-    heap_init(hd, hr, hi)
+    nb = heap.dist.shape[0]
+    heap_init(heap)
     acc = np.empty(max_width)
     lanes = np.empty(64)
-    for row in range(nb):  # each query's home tile, exactly (SIMD over the tile's points)
-        q = q0 + row
-        s0 = tile_start[q_tile[q]]
-        width = tile_start[q_tile[q] + 1] - s0
-        tile_rdist(XT, Q[q], s0, width, EUCLIDEAN, 2.0, acc)
-        offer_tile(acc[:width], s0, perm, EUCLIDEAN, 2.0, self_pos[q], hd, hr, hi, row, lanes)
+    column = np.empty(tiles.XT.shape[0])
+    home_tiles(tiles, queries, q0, metric, heap, acc, lanes, column)
     lower = np.empty((n_tiles, nb))
     closeness = np.empty(n_tiles)
-    box_bounds(Q[q0:q1], box_lo, box_hi, EUCLIDEAN, 2.0, lower, closeness)
-    slack, tiny_r = prefilter_slack(EUCLIDEAN, 2.0)
-    block32 = Q32[q0:q1]
+    box_bounds(queries.Q[q0:q0 + nb], tiles.box_lo, tiles.box_hi, metric, lower, closeness)
+    block32 = gqueries.Q32[q0:q0 + nb]
     rows32 = np.empty_like(block32)
     live = np.empty(nb, dtype=np.int64)
     buf = np.empty(nb * max_width, dtype=np.float32)
@@ -132,8 +110,8 @@ def _gemm_block(tiles32, w32, XT, Xp, perm, tile_start, box_lo, box_hi, Q32, q_s
         # k-th distance (a lower bound, so pruning is exact; widened for distance ties)
         n_live = 0
         for row in range(nb):
-            if (lower[tile, row] <= widen(hr[row, 0], slack, tiny_r)
-                    and q_tile[q0 + row] != tile):
+            if (lower[tile, row] <= widen(heap.rdist[row, 0], metric)
+                    and queries.q_tile[q0 + row] != tile):
                 live[n_live] = row
                 n_live += 1
         if n_live == 0:
@@ -147,27 +125,36 @@ def _gemm_block(tiles32, w32, XT, Xp, perm, tile_start, box_lo, box_hi, Q32, q_s
         s0 = tile_start[tile]
         width = tile_start[tile + 1] - s0
         G = buf[:n_live * width].reshape((n_live, width))
-        np.dot(rows, tiles32[s0:s0 + width].T, G)
-        w = w32[s0:s0 + width]
+        np.dot(rows, gtiles.tiles32[s0:s0 + width].T, G)
+        w = gtiles.w32[s0:s0 + width]
         for i in range(n_live):
             row = live[i]
-            q = q0 + row
             g = G[i]
-            limit = np.float32(hr[row, 0] * scale2 + q_slack[q])
+            limit = _limit(heap, row, metric, gtiles.scale2, gqueries.q_slack[q0 + row])
             hits = 0
             for t in range(width):
                 hits += w[t] - np.float32(2.0) * g[t] <= limit
             if hits:
-                _scan(w, g, s0, perm, Xp, Q[q], self_pos[q], row, hd, hr, hi, scale2,
-                      q_slack[q])
+                _scan(w, g, s0, tiles.perm, gtiles, queries, gqueries, q0 + row, metric,
+                      heap, row)
     for row in range(nb):
-        heap_sort_row(hd, hr, hi, row)
+        heap_sort_row(heap, row)
+
+
+@numba.njit(inline="always", cache=True)
+def _limit(heap, row, metric, scale2, slack):
+    """float32 admission limit of ``w - 2 g`` for heap ``row``."""
+    return np.float32(widen(heap.rdist[row, 0], metric) * scale2 + slack)
 
 
 @numba.njit(cache=True)
-def _scan(w, g, s0, perm, Xp, q, self_pos, row, hd, hr, hi, scale2, slack):
+def _scan(w, g, s0, perm, gtiles, queries, gqueries, q, metric, heap, row):
     """Re-measure exactly every point of the tile whose estimate passes the row's limit."""
-    limit = np.float32(hr[row, 0] * scale2 + slack)
+    slack = gqueries.q_slack[q]
+    self_pos = queries.self_pos[q]
+    query = queries.Q[q]
+    Xp = gtiles.Xp
+    limit = _limit(heap, row, metric, gtiles.scale2, slack)
     for c0 in range(0, w.shape[0], CHUNK):
         # vectorised tests of a chunk, then of its sub-chunks, before the scalar loop
         # (slicing before indexing lets LLVM vectorise)
@@ -192,6 +179,6 @@ def _scan(w, g, s0, perm, Xp, q, self_pos, row, hd, hr, hi, scale2, slack):
                     idx = perm[pos]
                     if idx < 0 or pos == self_pos:
                         continue
-                    r = pair_rdist(q, Xp[pos], EUCLIDEAN, 2.0)
-                    heap_push(hd, hr, hi, row, np.sqrt(r), r, idx)
-                    limit = np.float32(hr[row, 0] * scale2 + slack)
+                    r = pair_rdist(query, Xp[pos], metric)
+                    heap_push(heap, row, exact_dist(r, query, Xp[pos], metric), r, idx)
+                    limit = _limit(heap, row, metric, gtiles.scale2, slack)

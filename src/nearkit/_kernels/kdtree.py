@@ -1,8 +1,8 @@
 """An exact k-d tree: build and k-nearest-neighbour query kernels.
 
 The tree returns exactly what brute force returns with the definition of
-:mod:`nearkit._kernels.distances`: distances are ``rdist_to_dist(pair_rdist(q, x))`` bit for
-bit, and neighbours are ordered by the key (true distance, training index).
+:mod:`nearkit._kernels.distances`, neighbours ordered by the key (true distance, training
+index).
 
 Layout (all arrays C-contiguous, float64 / int64), from :func:`build_kdtree`:
 
@@ -15,14 +15,11 @@ Layout (all arrays C-contiguous, float64 / int64), from :func:`build_kdtree`:
 
 Exactness notes
 ---------------
-Two different surrogates can round to the same true distance (``sqrt``, ``** (1/p)``), and a
-tree visits points in no particular index order.  A point is therefore only *prefiltered* on
-its surrogate, against ``top_rdist * (1 + slack)`` (the surrogate of the current k-th key plus
-a relative slack far larger than the rounding of the conversion: 1e-12, times p for
-Minkowski with p > 1; zero for Manhattan and Chebyshev whose distance is the surrogate), and
-candidates that pass are compared on the full key ``(dist, index)``.  Where the distance or
-the surrogate would be subnormal a relative slack means nothing, so the threshold is floored
-at ``tiny_r``; while the k-th distance is ``inf`` nothing is filtered.
+A tree visits points in no particular index order, and two different surrogates can give
+the same distance.  A point is therefore only *prefiltered* on its surrogate, against
+:func:`~nearkit._kernels.distances.widen` of the current k-th surrogate, and candidates that
+pass are compared on the full key (distance, index) in the shared heap
+(:mod:`nearkit._kernels.select`).
 
 Node pruning uses a lower bound of the surrogate over the node's box, accumulated from the
 per-feature gaps in the same feature order with the same :func:`accumulate`: floating-point
@@ -31,22 +28,22 @@ point in the box, and a node is pruned only when no point in it could pass the p
 (``** p`` from libm is monotone up to its last-bit error, which the slack absorbs.)
 """
 
+from collections import namedtuple
+
 import numba
 import numpy as np
 
-from nearkit._kernels.distances import (
-    MINKOWSKI,
-    accumulate,
-    prefilter_slack,
-    rdist_to_dist,
-    widen,
-)
+from nearkit._kernels.distances import POWER, accumulate, exact_dist, widen
+from nearkit._kernels.select import Heap, heap_init, heap_push, heap_sort_row
 
-__all__ = ["build_kdtree", "query_kdtree", "kdtree_depth"]
+__all__ = ["KDTree", "build_kdtree", "query_kdtree", "kdtree_depth"]
 
-_NO_INDEX = np.iinfo(np.int64).max  # heap sentinel: loses every (dist, index) comparison
-_N_CHUNKS = 256  # per-query scratch is allocated once per chunk of strided queries
 _BLOCK = 8  # points whose surrogates a leaf scan accumulates side by side
+
+#: a built tree (see the module docstring): the points in leaf order ``X_perm`` and the
+#: arrays of :func:`build_kdtree`
+KDTree = namedtuple("KDTree", ["X_perm", "perm", "node_start", "node_end", "node_lo",
+                               "node_hi", "left", "right"])
 
 
 # --------------------------------------------------------------------------- build
@@ -250,18 +247,14 @@ def _build_subtree(X, perm, vals, leaf_size, root, node_start, node_end, node_lo
             top += 2
 
 
-_TOP_LEVELS = 4  # levels built breadth first before the subtrees below go parallel
-
-
-@numba.njit(cache=True, parallel=True)
+@numba.njit(nogil=True, cache=True)
 def build_kdtree(X, leaf_size):
     """Build a median-split k-d tree over the rows of ``X`` (n, d) float64.
 
     Each internal node splits its points at the median of its widest dimension (the
     dimension of largest bounding-box extent); leaves hold at most ``leaf_size`` points
-    (values below 1 are treated as 1).  The top levels are built breadth first (the nodes
-    of a level in parallel), then the independent subtrees in parallel; the result does
-    not depend on the thread count.
+    (values below 1 are treated as 1).  Built depth first on the calling thread (the GIL is
+    released).
 
     Returns ``(perm, node_start, node_end, node_lo, node_hi, left, right)``; see the module
     docstring.
@@ -279,28 +272,11 @@ def build_kdtree(X, leaf_size):
     left = np.empty(n_nodes, dtype=np.int64)
     right = np.empty(n_nodes, dtype=np.int64)
     vals = np.empty(n, dtype=np.float64)
-    node_start[0] = 0
-    node_end[0] = n
-
-    # breadth first over the top levels, the nodes of a level in parallel
-    frontier = np.zeros(1, dtype=np.int64)
-    for _ in range(_TOP_LEVELS):
-        split = np.zeros(frontier.shape[0], dtype=np.bool_)
-        for a in numba.prange(frontier.shape[0]):
-            split[a] = _build_node(X, perm, vals, leaf_size, frontier[a], node_start,
-                                   node_end, node_lo, node_hi, left, right)
-        nxt = np.empty(2 * frontier.shape[0], dtype=np.int64)
-        n_next = 0
-        for a in range(frontier.shape[0]):
-            if split[a]:
-                nxt[n_next] = left[frontier[a]]
-                nxt[n_next + 1] = right[frontier[a]]
-                n_next += 2
-        frontier = nxt[:n_next]
-    # then the independent subtrees below, depth first, in parallel
-    for a in numba.prange(frontier.shape[0]):
-        _build_subtree(X, perm, vals, leaf_size, frontier[a], node_start, node_end,
-                       node_lo, node_hi, left, right)
+    if n_nodes:
+        node_start[0] = 0
+        node_end[0] = n
+        _build_subtree(X, perm, vals, leaf_size, 0, node_start, node_end, node_lo, node_hi,
+                       left, right)
     return perm, node_start, node_end, node_lo, node_hi, left, right
 
 
@@ -323,29 +299,30 @@ def kdtree_depth(left, right):
 
 
 @numba.njit(inline="always", cache=True)
-def _box_rdist(q, lo, hi, metric, p, bound):
+def _box_rdist(q, lo, hi, metric, bound):
     """Lower bound of the surrogate between ``q`` and any point of the box [lo, hi].
 
     Accumulated in feature order with :func:`accumulate` from the per-feature gaps (zero
     inside the slab), so it never exceeds the surrogate of a point in the box; stops early
     once above ``bound`` (partial sums only grow).
     """
+    kind, p = metric.kind, metric.p
     acc = 0.0
-    if metric != MINKOWSKI:
+    if kind != POWER:
         # branch free: adding a zero gap leaves the sum unchanged
         for j in range(q.shape[0]):
             qj = q[j]
             g = max(max(lo[j] - qj, qj - hi[j]), 0.0)
-            acc = accumulate(acc, g, metric, p)
+            acc = accumulate(acc, g, kind, p)
             if acc > bound:
                 return acc
         return acc
     for j in range(q.shape[0]):  # Minkowski: skip the costly 0 ** p
         qj = q[j]
         if qj < lo[j]:
-            acc = accumulate(acc, lo[j] - qj, metric, p)
+            acc = accumulate(acc, lo[j] - qj, kind, p)
         elif qj > hi[j]:
-            acc = accumulate(acc, qj - hi[j], metric, p)
+            acc = accumulate(acc, qj - hi[j], kind, p)
         else:
             continue
         if acc > bound:
@@ -354,82 +331,42 @@ def _box_rdist(q, lo, hi, metric, p, bound):
 
 
 @numba.njit(inline="always", cache=True)
-def _key_less(d1, i1, d2, i2):
-    return d1 < d2 or (d1 == d2 and i1 < i2)
+def _offer(tree, i, r, q, self_index, metric, heap, row, thresh):
+    """Offer leaf-order point ``i`` (surrogate ``r``, already <= ``thresh``); returns the
+    new threshold."""
+    idx = tree.perm[i]
+    if idx == self_index:
+        return thresh
+    heap_push(heap, row, exact_dist(r, q, tree.X_perm[i], metric), r, idx)
+    return widen(heap.rdist[row, 0], metric)
 
 
 @numba.njit(inline="always", cache=True)
-def _sift_down(hd, hr, hi, start, size):
-    """Restore the max-heap (keyed by (dist, index)) below ``start`` within ``size``."""
-    pos = start
-    d0 = hd[pos]
-    r0 = hr[pos]
-    i0 = hi[pos]
-    while True:
-        child = 2 * pos + 1
-        if child >= size:
-            break
-        other = child + 1
-        if other < size and _key_less(hd[child], hi[child], hd[other], hi[other]):
-            child = other
-        if _key_less(d0, i0, hd[child], hi[child]):
-            hd[pos] = hd[child]
-            hr[pos] = hr[child]
-            hi[pos] = hi[child]
-            pos = child
-        else:
-            break
-    hd[pos] = d0
-    hr[pos] = r0
-    hi[pos] = i0
-
-
-@numba.njit(inline="always", cache=True)
-def _threshold(top_d, top_r, slack, tiny_r):
-    """Largest surrogate that could still give a key below the current k-th key."""
-    if top_d == np.inf or top_r == np.inf:
-        return np.inf
-    return widen(top_r, slack, tiny_r)
-
-
-@numba.njit(cache=True)
-def _push(r, idx, k, metric, p, slack, tiny_r, hd, hr, hi, thresh):
-    """Offer a candidate that passed the surrogate prefilter; return the new threshold."""
-    dist = rdist_to_dist(r, metric, p)
-    if _key_less(dist, idx, hd[0], hi[0]):
-        hd[0] = dist
-        hr[0] = r
-        hi[0] = idx
-        _sift_down(hd, hr, hi, 0, k)
-        return _threshold(hd[0], hr[0], slack, tiny_r)
-    return thresh
-
-
-@numba.njit(inline="always", cache=True)
-def _scan_leaf_scalar(X_perm, perm, s, e, q, qi, k, metric, p, exclude_self, slack, tiny_r,
-                      hd, hr, hi, thresh):
+def _scan_leaf_scalar(tree, s, e, q, self_index, metric, heap, row, thresh):
     """Offer the points ``s:e`` one at a time, each surrogate abandoned once above
     ``thresh``.  Returns the updated threshold."""
+    X_perm = tree.X_perm
     d = q.shape[0]
     for i in range(s, e):
-        row = X_perm[i]
+        pt = X_perm[i]
         acc = 0.0
         for j in range(d):
-            acc = accumulate(acc, q[j] - row[j], metric, p)
+            acc = accumulate(acc, q[j] - pt[j], metric.kind, metric.p)
             if acc > thresh:
                 break
-        if acc <= thresh and not (exclude_self and perm[i] == qi):
-            thresh = _push(acc, perm[i], k, metric, p, slack, tiny_r, hd, hr, hi, thresh)
+        if acc <= thresh:
+            thresh = _offer(tree, i, acc, q, self_index, metric, heap, row, thresh)
     return thresh
 
 
 @numba.njit(inline="always", cache=True)
-def _scan_leaf_block(X_perm, perm, s, e, q, qi, k, metric, p, exclude_self, slack, tiny_r,
-                     hd, hr, hi, thresh, buf):
+def _scan_leaf_block(tree, s, e, q, self_index, metric, heap, row, thresh, buf):
     """Like :func:`_scan_leaf_scalar`, but ``_BLOCK`` points at a time: their surrogates
     are accumulated side by side (independent dependency chains), and the block is
     abandoned once all of them are above ``thresh`` (tested every 4 features).  Each
     surrogate is still the sequential sum over features, bit for bit."""
+    X_perm = tree.X_perm
+    kind, p = metric.kind, metric.p
     d = q.shape[0]
     i = s
     while i + _BLOCK <= e:
@@ -438,7 +375,7 @@ def _scan_leaf_block(X_perm, perm, s, e, q, qi, k, metric, p, exclude_self, slac
         for j in range(d):
             qj = q[j]
             for t in range(_BLOCK):
-                buf[t] = accumulate(buf[t], qj - X_perm[i + t, j], metric, p)
+                buf[t] = accumulate(buf[t], qj - X_perm[i + t, j], kind, p)
             if (j & 3) == 3:  # test every 4 features: fewer, better predicted branches
                 mn = buf[0]
                 for t in range(1, _BLOCK):
@@ -446,27 +383,19 @@ def _scan_leaf_block(X_perm, perm, s, e, q, qi, k, metric, p, exclude_self, slac
                 if mn > thresh:
                     break
         for t in range(_BLOCK):
-            r = buf[t]
-            if r <= thresh and not (exclude_self and perm[i + t] == qi):
-                thresh = _push(r, perm[i + t], k, metric, p, slack, tiny_r, hd, hr, hi, thresh)
+            if buf[t] <= thresh:
+                thresh = _offer(tree, i + t, buf[t], q, self_index, metric, heap, row, thresh)
         i += _BLOCK
-    return _scan_leaf_scalar(X_perm, perm, i, e, q, qi, k, metric, p, exclude_self, slack,
-                             tiny_r, hd, hr, hi, thresh)
+    return _scan_leaf_scalar(tree, i, e, q, self_index, metric, heap, row, thresh)
 
 
 @numba.njit(cache=True)
-def _query_one(X_perm, perm, node_start, node_end, node_lo, node_hi, left, right,
-               q, qi, k, metric, p, exclude_self, slack, tiny_r,
-               hd, hr, hi, stack_node, stack_bound, out_dist_row, out_ind_row, buf):
-    """Depth-first search for one query, nearer child first; writes one output row."""
-    for t in range(k):
-        hd[t] = np.inf
-        hr[t] = np.inf
-        hi[t] = _NO_INDEX
-    thresh = np.inf
-
+def _query_one(tree, q, self_index, metric, heap, row, stack_node, stack_bound, buf):
+    """Depth-first search for one query, nearer child first, into heap ``row``."""
+    node_lo, node_hi, left, right = tree.node_lo, tree.node_hi, tree.left, tree.right
+    thresh = widen(heap.rdist[row, 0], metric)
     stack_node[0] = 0
-    stack_bound[0] = _box_rdist(q, node_lo[0], node_hi[0], metric, p, np.inf)
+    stack_bound[0] = _box_rdist(q, node_lo[0], node_hi[0], metric, np.inf)
     top = 1
     while top > 0:
         top -= 1
@@ -475,18 +404,17 @@ def _query_one(X_perm, perm, node_start, node_end, node_lo, node_hi, left, right
             continue
         lc = left[node]
         if lc < 0:
-            if metric == MINKOWSKI:  # the pow calls dominate: keep per-point early exit
-                thresh = _scan_leaf_scalar(X_perm, perm, node_start[node], node_end[node], q,
-                                           qi, k, metric, p, exclude_self, slack, tiny_r,
-                                           hd, hr, hi, thresh)
+            s, e = tree.node_start[node], tree.node_end[node]
+            if metric.kind == POWER:  # the pow calls dominate: keep per-point early exit
+                thresh = _scan_leaf_scalar(tree, s, e, q, self_index, metric, heap, row,
+                                           thresh)
             else:
-                thresh = _scan_leaf_block(X_perm, perm, node_start[node], node_end[node], q,
-                                          qi, k, metric, p, exclude_self, slack, tiny_r,
-                                          hd, hr, hi, thresh, buf)
+                thresh = _scan_leaf_block(tree, s, e, q, self_index, metric, heap, row,
+                                          thresh, buf)
             continue
         rc = right[node]
-        bl = _box_rdist(q, node_lo[lc], node_hi[lc], metric, p, thresh)
-        br = _box_rdist(q, node_lo[rc], node_hi[rc], metric, p, thresh)
+        bl = _box_rdist(q, node_lo[lc], node_hi[lc], metric, thresh)
+        br = _box_rdist(q, node_lo[rc], node_hi[rc], metric, thresh)
         # push the farther child first so that the nearer one is visited first
         near, far, b_near, b_far = (lc, rc, bl, br) if bl <= br else (rc, lc, br, bl)
         if b_far <= thresh:
@@ -498,49 +426,38 @@ def _query_one(X_perm, perm, node_start, node_end, node_lo, node_hi, left, right
             stack_bound[top] = b_near
             top += 1
 
-    # in-place heapsort: ascending by (dist, index)
-    for end in range(k - 1, 0, -1):
-        hd[0], hd[end] = hd[end], hd[0]
-        hr[0], hr[end] = hr[end], hr[0]
-        hi[0], hi[end] = hi[end], hi[0]
-        _sift_down(hd, hr, hi, 0, end)
-    for t in range(k):
-        if hi[t] == _NO_INDEX:
-            out_dist_row[t] = np.inf
-            out_ind_row[t] = -1
-        else:
-            out_dist_row[t] = hd[t]
-            out_ind_row[t] = hi[t]
 
+@numba.njit(nogil=True, cache=True)
+def query_kdtree(tree, Q, self_index, metric, query_block, b0, b1, out):
+    """Exact k nearest training rows of the queries in blocks ``b0:b1`` of ``query_block``.
 
-@numba.njit(cache=True, parallel=True)
-def query_kdtree(X_perm, perm, node_start, node_end, node_lo, node_hi, left, right,
-                 Q, k, metric, p, exclude_self, out_dist, out_ind):
-    """Exact k nearest training rows of every row of ``Q``.
+    Releases the GIL: the caller runs disjoint block ranges on several Python threads.
 
-    Writes ``out_dist`` (m, k) true distances and ``out_ind`` (m, k) original training
-    indices, ordered by (distance, index).  With ``exclude_self`` row i of ``Q`` must be
-    training row i, and training row i is never its own neighbour.  If fewer than ``k``
-    candidates exist the tail is filled with ``inf`` / ``-1``.
+    Parameters
+    ----------
+    tree : KDTree
+    Q : float64 array of shape (m, d)
+    self_index : int64 array of shape (m,)
+        Training index each query must not list (itself, for ``kneighbors(X=None)``), or -1.
+    metric : KernelMetric
+    query_block, b0, b1 : int
+    out : Heap of arrays of shape (m, k)
+        Filled with true distances and training indices ordered by (distance, index).
     """
     m = Q.shape[0]
-    if k <= 0 or m == 0:
+    if tree.perm.shape[0] == 0:
         return
-    slack, tiny_r = prefilter_slack(metric, p)
     # at most one pending sibling per level, plus the node being expanded
-    stack_size = kdtree_depth(left, right) + 2
-    # a fixed number of chunks (numba.get_num_threads() inside the kernel would defeat the
-    # on-disk cache); prange hands each thread a contiguous block of chunks
-    n_chunks = min(m, _N_CHUNKS)
-    for c in numba.prange(n_chunks):
-        hd = np.empty(k, dtype=np.float64)
-        hr = np.empty(k, dtype=np.float64)
-        hi = np.empty(k, dtype=np.int64)
-        stack_node = np.empty(stack_size, dtype=np.int64)
-        stack_bound = np.empty(stack_size, dtype=np.float64)
-        buf = np.empty(_BLOCK, dtype=np.float64)
-        # strided assignment balances uneven query costs under static scheduling
-        for qi in range(c, m, n_chunks):
-            _query_one(X_perm, perm, node_start, node_end, node_lo, node_hi, left, right,
-                       Q[qi], qi, k, metric, p, exclude_self, slack, tiny_r,
-                       hd, hr, hi, stack_node, stack_bound, out_dist[qi], out_ind[qi], buf)
+    stack_size = kdtree_depth(tree.left, tree.right) + 2
+    stack_node = np.empty(stack_size, dtype=np.int64)
+    stack_bound = np.empty(stack_size, dtype=np.float64)
+    buf = np.empty(_BLOCK, dtype=np.float64)
+    for b in range(b0, b1):
+        q0 = b * query_block
+        q1 = min(m, q0 + query_block)
+        heap = Heap(out.dist[q0:q1], out.rdist[q0:q1], out.ind[q0:q1])
+        heap_init(heap)
+        for row in range(q1 - q0):
+            _query_one(tree, Q[q0 + row], self_index[q0 + row], metric, heap, row,
+                       stack_node, stack_bound, buf)
+            heap_sort_row(heap, row)

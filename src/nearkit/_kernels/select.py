@@ -1,17 +1,31 @@
-"""Bounded max-heaps of neighbours keyed by (distance, index), one row per query.
+"""Bounded max-heaps of neighbours keyed by (distance, index): the one top-k module.
 
-Row ``r`` of the arrays ``dist``, ``rdist``, ``ind`` holds the current k best neighbours of
-one query as a max-heap whose root (column 0) is the worst of them under the key
-(true distance, training index).  Empty slots hold ``(inf, inf, INDEX_SENTINEL)`` so that
-any real point, even at infinite distance, beats them.
+A :class:`Heap` holds three arrays of shape (n_rows, k): ``dist``, ``rdist`` (the surrogate
+of :mod:`nearkit._kernels.distances`, which filters use) and ``ind``.  Row ``r`` is the
+current k best neighbours of one query as a max-heap whose root (column 0) is the worst of
+them under the key (true distance, training index).  Empty slots hold
+``(inf, inf, INDEX_SENTINEL)`` so that any real point, even at infinite distance, beats them.
+Every engine keeps its neighbours here; :func:`heap_sort_row` turns a row into the sorted
+answer.
 """
+
+from collections import namedtuple
 
 import numba
 import numpy as np
 
-from nearkit._kernels.distances import prefilter_slack, rdist_to_dist, widen
+from nearkit._kernels.distances import exact_dist_column, widen
 
 INDEX_SENTINEL = np.iinfo(np.int64).max
+
+#: k-best lists of a block of queries (arrays of shape (n_rows, k)), or of several blocks
+#: (shape (n_chunks, n_rows, k)) for :func:`merge_heaps`
+Heap = namedtuple("Heap", ["dist", "rdist", "ind"])
+
+
+def empty_heap(*shape):
+    """An uninitialised :class:`Heap` of the given shape (allocated in Python)."""
+    return Heap(np.empty(shape), np.empty(shape), np.empty(shape, dtype=np.int64))
 
 
 @numba.njit(inline="always", cache=True)
@@ -21,15 +35,16 @@ def key_less(d1, i1, d2, i2):
 
 
 @numba.njit(cache=True)
-def heap_init(dist, rdist, ind):
-    dist[:] = np.inf
-    rdist[:] = np.inf
-    ind[:] = INDEX_SENTINEL
+def heap_init(heap):
+    heap.dist[:] = np.inf
+    heap.rdist[:] = np.inf
+    heap.ind[:] = INDEX_SENTINEL
 
 
 @numba.njit(inline="always", cache=True)
-def _sift_down(dist, rdist, ind, row, d, r, i, end):
+def _sift_down(heap, row, d, r, i, end):
     """Place (d, r, i) at the root of heap ``row`` restricted to [0, end) and sift it down."""
+    dist, rdist, ind = heap.dist, heap.rdist, heap.ind
     pos = 0
     while True:
         left = 2 * pos + 1
@@ -52,20 +67,28 @@ def _sift_down(dist, rdist, ind, row, d, r, i, end):
     ind[row, pos] = i
 
 
-@numba.njit(inline="always", cache=True)
-def heap_push(dist, rdist, ind, row, d, r, i):
+@numba.njit(cache=True)
+def heap_push(heap, row, d, r, i):
     """Offer (d, r, i) to heap ``row``; kept only if it beats the current worst."""
-    if key_less(d, i, dist[row, 0], ind[row, 0]):
-        _sift_down(dist, rdist, ind, row, d, r, i, dist.shape[1])
+    if key_less(d, i, heap.dist[row, 0], heap.ind[row, 0]):
+        _sift_down(heap, row, d, r, i, heap.dist.shape[1])
 
 
-@numba.njit(inline="always", cache=True)
-def heap_sort_row(dist, rdist, ind, row):
+@numba.njit(cache=True)
+def heap_sort_row(heap, row):
     """Sort heap ``row`` in place into ascending (distance, index) order."""
+    dist, rdist, ind = heap.dist, heap.rdist, heap.ind
     for end in range(dist.shape[1] - 1, 0, -1):
         d, r, i = dist[row, end], rdist[row, end], ind[row, end]
         dist[row, end], rdist[row, end], ind[row, end] = dist[row, 0], rdist[row, 0], ind[row, 0]
-        _sift_down(dist, rdist, ind, row, d, r, i, end)
+        _sift_down(heap, row, d, r, i, end)
+
+
+@numba.njit(cache=True)
+def heap_threshold(heap, row, metric):
+    """Largest surrogate that may still enter heap ``row`` (see
+    :func:`~nearkit._kernels.distances.widen`)."""
+    return widen(heap.rdist[row, 0], metric)
 
 
 @numba.njit(inline="always", cache=True)
@@ -90,7 +113,7 @@ def _sorted_lane_minima(bits, k, lane_bits):
     return True
 
 
-@numba.njit(inline="always", cache=True)
+@numba.njit(cache=True)
 def kth_bound(values, k, lanes):
     """An upper bound on the k-th smallest of ``values`` (all >= +0.0 or +inf), in one pass.
 
@@ -112,24 +135,23 @@ def kth_bound(values, k, lanes):
 
 
 @numba.njit(cache=True)
-def offer_tile(values, t0, perm, metric, p, skip, hd, hr, hi, row, lanes):
-    """Offer a tile's surrogates ``values`` (points at positions ``t0, t0 + 1, ...``) to
-    heap ``row``, visiting them in position order.
+def offer_tile(values, t0, perm, skip, q, XT, metric, heap, row, lanes, column):
+    """Offer a tile's surrogates ``values`` (points at positions ``t0, t0 + 1, ...``, stored
+    as the columns of ``XT``) to heap ``row`` of query ``q``, in position order.
 
-    A point's index is its position, or ``perm[position]`` when ``perm`` is given (then
+    A point's index is its position, or ``perm[position]`` when ``perm`` is not empty (then
     increasing within the tile; ``-1`` marks padding, never offered).  The point at position
-    ``skip`` (the query itself, with exclude_self) is never offered.
+    ``skip`` (the query itself, with exclude_self) is never offered.  ``lanes`` (64) and
+    ``column`` (d) are scratch.
     """
     tl = values.shape[0]
     if t0 <= skip < t0 + tl:
         values[skip - t0] = np.inf
     # Points beyond the tile's k-th smallest can never enter: bounding it first spares most
     # heap pushes while the heap is still filling (measured 2x on pima_diabetes).
-    bound = kth_bound(values, hd.shape[1], lanes)
-    # a surrogate a little above the k-th can tie its distance and win on index
-    # (see prefilter_slack): filter against the widened surrogate, decide on the full key
-    slack, tiny_r = prefilter_slack(metric, p)
-    top_r = widen(min(bound, hr[row, 0]), slack, tiny_r)
+    bound = kth_bound(values, heap.dist.shape[1], lanes)
+    # filter against the widened surrogate, decide on the full key (see widen)
+    top_r = widen(min(bound, heap.rdist[row, 0]), metric)
     for c0 in range(0, tl, 64):
         chunk = values[c0:min(tl, c0 + 64)]
         # vectorised pre-tests, of the chunk then of its 16-point pieces: most chunks hold
@@ -151,29 +173,22 @@ def offer_tile(values, t0, perm, metric, p, skip, hd, hr, hi, row, lanes):
                 i = t0 + c0 + c1 + t
                 if r > top_r or i == skip:
                     continue
-                idx = i if perm is None else perm[i]
+                idx = i if perm.shape[0] == 0 else perm[i]
                 if idx < 0:
                     continue
-                heap_push(hd, hr, hi, row, rdist_to_dist(r, metric, p), r, idx)
-                top_r = widen(min(bound, hr[row, 0]), slack, tiny_r)
+                heap_push(heap, row, exact_dist_column(r, q, XT, i, metric, column), r, idx)
+                top_r = widen(min(bound, heap.rdist[row, 0]), metric)
 
 
 @numba.njit(cache=True)
-def merge_heaps(cd, cr, ci, out_dist, out_ind):
-    """Merge per-chunk heaps (n_chunks, m, k) into sorted rows of ``out_dist``/``out_ind``."""
-    n_chunks, m, k = cd.shape
-    hr = np.empty((m, k))
-    heap_init(out_dist, hr, out_ind)
+def merge_heaps(chunks, out):
+    """Merge per-chunk heaps (a :class:`Heap` of shape (n_chunks, m, k)) into the sorted
+    rows of ``out`` (shape (m, k))."""
+    n_chunks, m, k = chunks.dist.shape
+    heap_init(out)
     for row in range(m):
         for c in range(n_chunks):
             for j in range(k):
-                heap_push(out_dist, hr, out_ind, row, cd[c, row, j], cr[c, row, j],
-                          ci[c, row, j])
-        heap_sort_row(out_dist, hr, out_ind, row)
-
-
-@numba.njit(inline="always", cache=True)
-def chunk_heaps(n_chunks, m, k):
-    """Uninitialised heaps (dist, rdist, ind), one set of m rows per training chunk."""
-    return (np.empty((n_chunks, m, k)), np.empty((n_chunks, m, k)),
-            np.empty((n_chunks, m, k), dtype=np.int64))
+                heap_push(out, row, chunks.dist[c, row, j], chunks.rdist[c, row, j],
+                          chunks.ind[c, row, j])
+        heap_sort_row(out, row)

@@ -15,12 +15,24 @@ each only while its bound can still beat the query's k-th distance.  The float32
 engine (:mod:`nearkit._kernels.gemm`) uses the same tiles and bounds for Euclidean.
 """
 
+from collections import namedtuple
+
 import numba
 import numpy as np
 
 from nearkit._kernels.brute import tile_rdist
-from nearkit._kernels.distances import accumulate, prefilter_slack, widen
-from nearkit._kernels.select import heap_init, heap_sort_row, offer_tile
+from nearkit._kernels.distances import accumulate, widen
+from nearkit._kernels.select import Heap, heap_init, heap_sort_row, offer_tile
+
+#: training points in tile order: ``XT`` (d, n_padded) transposed, padding columns +inf;
+#: ``perm`` (n_padded,) training index of each position (increasing within a tile, -1 for
+#: padding); ``tile_start`` (n_tiles + 1,): tile ``t`` is positions
+#: ``tile_start[t]:tile_start[t + 1]``; ``box_lo``, ``box_hi`` (n_tiles, d): bounding boxes
+Tiles = namedtuple("Tiles", ["XT", "perm", "tile_start", "box_lo", "box_hi"])
+#: queries sorted by home tile: ``Q`` (m, d), ``q_tile`` (m,) non-decreasing home tiles,
+#: ``self_pos`` (m,) position of the query itself among the training points (exclude_self)
+#: or -1
+TileQueries = namedtuple("TileQueries", ["Q", "q_tile", "self_pos"])
 
 #: tile widths are multiples of this (the vectorised pre-filters test this many points at once)
 CHUNK = 64
@@ -113,13 +125,13 @@ def assign_tiles(Q, dim, value, left, right, out):
 
 
 @numba.njit(cache=True)
-def box_bounds(Q, box_lo, box_hi, metric, p, lower, closeness):
+def box_bounds(Q, box_lo, box_hi, metric, lower, closeness):
     """``lower[t, i]``: a lower bound of the surrogate distance from query ``i`` to every
     point of tile ``t``'s box; ``closeness[t]``: its sum over the queries (a tile order).
 
     The per-feature gaps are folded in feature order like
     :func:`~nearkit._kernels.distances.pair_rdist`, and rounding is monotone, so the bound
-    never exceeds the exact surrogate of a point in the box.
+    never exceeds the surrogate of a point in the box.
     """
     nb, d = Q.shape
     QT = np.empty((d, nb))  # features outermost: the inner loop runs over queries (SIMD)
@@ -135,74 +147,68 @@ def box_bounds(Q, box_lo, box_hi, metric, p, lower, closeness):
             qj = QT[j]
             for i in range(nb):
                 gap = max(max(lo - qj[i], qj[i] - hi), 0.0)
-                bound[i] = accumulate(bound[i], gap, metric, p)
+                bound[i] = accumulate(bound[i], gap, metric.kind, metric.p)
         total = 0.0
         for i in range(nb):
             total += bound[i]
         closeness[tile] = total
 
 
+@numba.njit(cache=True)
+def home_tiles(tiles, queries, q0, metric, heap, acc, lanes, column):
+    """Each query of the block measures its own (home) tile exactly: near-final k-th
+    distances before any other tile is searched."""
+    for row in range(heap.dist.shape[0]):
+        q = q0 + row
+        s0 = tiles.tile_start[queries.q_tile[q]]
+        width = tiles.tile_start[queries.q_tile[q] + 1] - s0
+        tile_rdist(tiles.XT, queries.Q[q], s0, width, metric.kind, metric.p, acc)
+        offer_tile(acc[:width], s0, tiles.perm, queries.self_pos[q], queries.Q[q], tiles.XT,
+                   metric, heap, row, lanes, column)
+
+
 @numba.njit(nogil=True, cache=True)
-def tiled_knn(XT, perm, tile_start, box_lo, box_hi, Q, q_tile, self_pos, k, metric, p,
-              query_block, b0, b1, out_dist, out_ind):
+def tiled_knn(tiles, queries, metric, query_block, b0, b1, out):
     """Exact k nearest neighbours of the queries in blocks ``b0:b1`` of ``query_block``.
 
     Releases the GIL: the caller runs disjoint block ranges on several Python threads.
 
     Parameters
     ----------
-    XT : float64 array of shape (d, n_padded)
-        Training points in tile order, transposed; tile ``t`` is columns
-        ``tile_start[t]:tile_start[t + 1]``, padding columns are +inf.
-    perm : int64 array of shape (n_padded,)
-        Training index of each position (increasing within a tile); -1 for padding.
-    tile_start : int64 array of shape (n_tiles + 1,)
-    box_lo, box_hi : float64 arrays of shape (n_tiles, d)
-        Bounding box of each tile's points.
-    Q : float64 array of shape (m, d)
-        Queries sorted by home tile.
-    q_tile : int64 array of shape (m,)
-        Home tile of each query (non-decreasing).
-    self_pos : int64 array of shape (m,)
-        Position of the query itself among the training points (``exclude_self``), else -1.
-    k, metric : int
-    p : float
-        Minkowski exponent (metric code 3 only).
+    tiles : Tiles
+    queries : TileQueries
+    metric : KernelMetric
     query_block, b0, b1 : int
         Queries per block, and the range of blocks to answer.
-    out_dist, out_ind : arrays of shape (m, k)
+    out : Heap of arrays of shape (m, k)
         Filled with the neighbours ordered by (distance, index).
     """
-    m = Q.shape[0]
+    m = queries.Q.shape[0]
+    tile_start = tiles.tile_start
     n_tiles = tile_start.shape[0] - 1
     acc = np.empty(np.max(tile_start[1:] - tile_start[:-1]))
     lanes = np.empty(64)
-    slack, tiny_r = prefilter_slack(metric, p)
+    column = np.empty(tiles.XT.shape[0])
     for b in range(b0, b1):
         q0 = b * query_block
         nb = min(m, q0 + query_block) - q0
-        hd = out_dist[q0:q0 + nb]
-        hi = out_ind[q0:q0 + nb]
-        hr = np.empty((nb, k))
-        heap_init(hd, hr, hi)
+        heap = Heap(out.dist[q0:q0 + nb], out.rdist[q0:q0 + nb], out.ind[q0:q0 + nb])
+        heap_init(heap)
         lower = np.empty((n_tiles, nb))
         closeness = np.empty(n_tiles)
-        box_bounds(Q[q0:q0 + nb], box_lo, box_hi, metric, p, lower, closeness)
-        for row in range(nb):  # each query's home tile first: a near-final k-th distance
-            q = q0 + row
-            s0 = tile_start[q_tile[q]]
-            width = tile_start[q_tile[q] + 1] - s0
-            tile_rdist(XT, Q[q], s0, width, metric, p, acc)
-            offer_tile(acc[:width], s0, perm, metric, p, self_pos[q], hd, hr, hi, row, lanes)
+        box_bounds(queries.Q[q0:q0 + nb], tiles.box_lo, tiles.box_hi, metric, lower,
+                   closeness)
+        home_tiles(tiles, queries, q0, metric, heap, acc, lanes, column)
         for tile in np.argsort(closeness):
             s0 = tile_start[tile]
             width = tile_start[tile + 1] - s0
             for row in range(nb):
                 q = q0 + row
-                if q_tile[q] == tile or lower[tile, row] > widen(hr[row, 0], slack, tiny_r):
+                if (queries.q_tile[q] == tile
+                        or lower[tile, row] > widen(heap.rdist[row, 0], metric)):
                     continue
-                tile_rdist(XT, Q[q], s0, width, metric, p, acc)
-                offer_tile(acc[:width], s0, perm, metric, p, self_pos[q], hd, hr, hi, row,
-                           lanes)
+                tile_rdist(tiles.XT, queries.Q[q], s0, width, metric.kind, metric.p, acc)
+                offer_tile(acc[:width], s0, tiles.perm, queries.self_pos[q], queries.Q[q],
+                           tiles.XT, metric, heap, row, lanes, column)
         for row in range(nb):
-            heap_sort_row(hd, hr, hi, row)
+            heap_sort_row(heap, row)

@@ -8,7 +8,7 @@ predict time is also split into phases in two independent ways:
   (validation + search + weights + vote), medians of three unprofiled calls each;
 - from the profile: the cumulative time of each function the estimator's methods call,
   grouped by the module that holds it (:data:`PHASES`), e.g. ``sklearn.utils.validation``
-  is validation, ``nearkit/search.py`` is search, ``nearkit/weights.py`` is weights and vote.
+  is validation, ``nearkit/search/`` is search, ``nearkit/weights.py`` is weights and vote.
   The profiler only observes; nothing private is imported.
 """
 
@@ -26,10 +26,10 @@ TOP_FUNCTIONS = 15
 #: (pattern on "file:function" of a callee of the estimator, phase), first match wins
 PHASES = (
     (r"sklearn/utils/|check_is_fitted|validate", "validation"),
-    (r"nearkit/search\.py|nearkit/_kernels/|nearkit/metrics\.py", "search"),
+    (r"nearkit/search/|nearkit/_kernels/|nearkit/metrics\.py", "search"),
     (r"nearkit/weights\.py|vote|weights", "weights and vote"),
 )
-_ESTIMATOR_FILE = re.compile(r"nearkit/classifier\.py$")
+_ESTIMATOR_FILE = re.compile(r"nearkit/(classifier|_base)\.py$")
 
 
 def _short(filename):

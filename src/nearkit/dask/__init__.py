@@ -5,9 +5,10 @@ Two ways to scale out, both on Dask (install ``nearkit[dask]``), neither home-ma
 - :class:`ParallelPredictor`: the training set fits on one machine, the queries do not.
   A fitted :class:`~nearkit.KNNClassifier` is sent to every worker once and answers the
   blocks of a Dask array or DataFrame of queries in parallel.
-- :class:`ShardedKNNClassifier`: the training set itself is partitioned.  Every row block
-  of a Dask array is a shard, fitted and kept on a worker; every shard answers every query
-  block with its exact top-k, and the partial lists are merged in a tree reduction by
+- :class:`ShardedNearestNeighbors`, :class:`ShardedKNNClassifier`,
+  :class:`ShardedKNNRegressor`: the training set itself is partitioned.  Every row block of a
+  Dask array is a shard, fitted and kept on a worker; every shard answers every query block
+  with its exact top-k, and the partial lists are merged in a tree reduction by
   (distance, global index), so results equal the single-machine model's.
 
 Both return Dask collections for Dask inputs (lazy: call ``.compute()``) and NumPy arrays
@@ -33,6 +34,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from nearkit.dask._parallel import ParallelPredictor
-from nearkit.dask._sharded import ShardedKNNClassifier
+from nearkit.dask._sharded import ShardedKNNClassifier, ShardedKNNRegressor, ShardedNearestNeighbors
 
-__all__ = ["ParallelPredictor", "ShardedKNNClassifier"]
+__all__ = ["ParallelPredictor", "ShardedKNNClassifier", "ShardedKNNRegressor",
+           "ShardedNearestNeighbors"]

@@ -8,7 +8,7 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 from dask.delayed import delayed
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_feature_names, check_is_fitted
 
 from nearkit.dask._inputs import (
     as_dask_matrix,
@@ -176,24 +176,36 @@ class ParallelPredictor:
         if X.ndim != 2:
             raise ValueError("X must be 2-d: a Dask DataFrame, not a Series.")
         check_n_features(len(X.columns), getattr(self.estimator, "n_features_in_", None), "X")
+        # the same names in the same order as at fit (scikit-learn's check)
+        if hasattr(self.estimator, "feature_names_in_"):
+            _check_feature_names(self.estimator, X._meta, reset=False)
 
+
+# Blocks can be empty (a filtered Dask array or DataFrame): they get empty answers, as a
+# model asked about no rows would give if it accepted them.
 
 def _predict_block(block, model):
+    if len(block) == 0:
+        return np.empty(0, dtype=model.classes_.dtype)
     return model.predict(block)
 
 
 def _predict_proba_block(block, model):
+    if len(block) == 0:
+        return np.empty((0, len(model.classes_)))
     return model.predict_proba(block)
 
 
 def _predict_frame(part, model):
-    return pd.Series(model.predict(part), index=part.index)
+    return pd.Series(_predict_block(part, model), index=part.index)
 
 
 def _predict_proba_frame(part, model, classes):
-    return pd.DataFrame(model.predict_proba(part), index=part.index, columns=classes)
+    return pd.DataFrame(_predict_proba_block(part, model), index=part.index, columns=classes)
 
 
 def _kneighbors_block(model, block, k):
+    if len(block) == 0:
+        return np.empty((0, k)), np.empty((0, k), dtype=np.int64)
     dist, ind = model.kneighbors(block, n_neighbors=k)
     return dist, ind.astype(np.int64, copy=False)

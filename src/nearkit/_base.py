@@ -1,0 +1,255 @@
+"""The neighbours base every nearkit estimator stands on.
+
+:class:`NeighborsBase` validates the training points and the parameters (at fit, and again
+at every method that uses them, so ``set_params`` after fit cannot reach a kernel with a bad
+value), resolves the metric through the metric table, builds the search index, and answers
+``kneighbors`` and ``kneighbors_graph``, where ``X=None`` means the training points, each
+excluding itself.  :class:`WeightedNeighborsMixin` adds what the classifier and the regressor
+share: the weighting scheme and sample weights.  Estimators are thin files on top: the
+classifier adds the vote, the regressor the weighted mean, and so on.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from nearkit.metrics import METRIC_ALIASES, resolve_metric
+from nearkit.search import ENGINES, select_index
+from nearkit.weights import WEIGHTS, compute_weights, mass_counts
+
+
+class NeighborsBase(BaseEstimator):
+    """Shared by every nearkit estimator: parameters, the index and ``kneighbors``.
+
+    Subclasses declare their own parameters in ``_parameter_constraints`` (starting from
+    this class's) and call :meth:`_fit_index` from ``fit``.
+    """
+
+    _parameter_constraints = {
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "metric": [StrOptions(set(METRIC_ALIASES))],
+        "p": [Interval(Real, 0, None, closed="right")],
+        "metric_params": [dict, None],
+        "algorithm": [StrOptions({"auto", *ENGINES})],
+        "n_jobs": [Integral, None],
+    }
+    #: the parameters the index is built from: changing them after fit needs a new fit
+    _index_params = ("metric", "p", "metric_params", "algorithm")
+    #: whether n_neighbors may not exceed the training set (it is then an error at fit)
+    _n_neighbors_bounded_at_fit = True
+
+    # -- fitting -------------------------------------------------------------------------
+
+    def _fit_index(self, X, sample_weight=None):
+        """Check the parameters and build the index over validated training points ``X``
+        (float64, C order, from ``validate_data``); ``sample_weight`` weighs the rows in a
+        learned Mahalanobis covariance.
+
+        Call from ``fit`` (inside scikit-learn's ``_fit_context``, which has checked the
+        parameter constraints).
+        """
+        self._check_param_values(n_samples=X.shape[0])
+        metric = resolve_metric(self.metric, self.p, self.metric_params, X, sample_weight)
+        self._index = select_index(self.algorithm, X, metric, self.n_jobs)
+        self.effective_metric_ = metric.name
+        self.effective_metric_params_ = metric.params
+        self.n_samples_fit_ = X.shape[0]
+        self.algorithm_ = self._index.name
+        self._checked_params = {name: getattr(self, name) for name in self._parameter_constraints}
+
+    def _check_param_values(self, n_samples):
+        """What the constraints cannot say: no booleans for numbers, n_jobs != 0, and
+        n_neighbors within the training set."""
+        for name in ("n_neighbors", "p", "n_jobs", "sigma", "radius"):
+            if isinstance(getattr(self, name, None), (bool, np.bool_)):
+                raise ValueError(f"The {name!r} parameter must be a number, not a boolean; "
+                                 f"got {getattr(self, name)!r}.")
+        if self.n_jobs == 0:
+            raise ValueError("n_jobs=0 is not a thread count; use None, -1 or a positive int.")
+        if self._n_neighbors_bounded_at_fit and self.n_neighbors > n_samples:
+            raise ValueError(
+                f"n_neighbors={self.n_neighbors} is larger than the number of training "
+                f"samples (n_samples = {n_samples})."
+            )
+
+    # -- checks at every method ------------------------------------------------------------
+
+    def _check_fitted(self):
+        """Raise unless fitted; re-validate parameters changed since (``set_params``)."""
+        if not hasattr(self, "_index"):  # cheaper than check_is_fitted's attribute scan
+            check_is_fitted(self)
+        checked = self._checked_params
+        changed = [name for name, value in checked.items() if getattr(self, name) is not value]
+        if changed:
+            self._revalidate(changed)
+
+    def _revalidate(self, changed):
+        for name in changed:
+            if name in self._index_params and not _same(getattr(self, name),
+                                                        self._checked_params[name]):
+                raise ValueError(
+                    f"The {name!r} parameter was changed after fit "
+                    f"({self._checked_params[name]!r} -> {getattr(self, name)!r}), but the "
+                    "search index was built for the old value: call fit again."
+                )
+        validate_parameter_constraints(
+            {name: self._parameter_constraints[name] for name in changed},
+            {name: getattr(self, name) for name in changed},
+            caller_name=type(self).__name__,
+        )
+        self._check_param_values(self.n_samples_fit_)
+        self._checked_params.update({name: getattr(self, name) for name in changed})
+
+    def _validate_queries(self, X):
+        """Queries as a finite float64 C-ordered matrix with the training width."""
+        # Fast path for what validate_data would accept unchanged (a finite float64 matrix of
+        # the right width, no feature names to check): it costs ~2 us instead of ~50 us,
+        # which is most of a single-row predict.
+        if (type(X) is np.ndarray and X.dtype == np.float64 and X.ndim == 2
+                and X.shape[0] > 0 and X.shape[1] == self.n_features_in_
+                and not hasattr(self, "feature_names_in_") and np.isfinite(X).all()):
+            return np.ascontiguousarray(X)
+        return validate_data(self, X, dtype=np.float64, order="C", reset=False)
+
+    # -- neighbours --------------------------------------------------------------------------
+
+    def _neighbors(self, X, k):
+        """(distances, indices) of the ``k`` nearest training points of validated queries
+        ``X``, or of the training points each excluding itself when ``X`` is None."""
+        available = self.n_samples_fit_ - int(X is None)
+        if k > available:
+            raise ValueError(
+                f"n_neighbors={k} is larger than the {available} training samples available"
+                + (" (each point is excluded from its own neighbours)." if X is None else ".")
+            )
+        return self._index.query(X, k, n_threads=self.n_jobs)
+
+    def _queries_or_none(self, X):
+        return None if X is None else self._validate_queries(X)
+
+    def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
+        """The k nearest training points of each query.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features) or None, default=None
+            Queries.  None means the training points themselves, each excluded from its
+            own neighbours.
+        n_neighbors : int or None, default=None
+            Number of neighbours (default: the ``n_neighbors`` parameter).
+        return_distance : bool, default=True
+            Whether to return the distances too.
+
+        Returns
+        -------
+        neigh_dist : ndarray of shape (n_queries, n_neighbors)
+            True metric distances (not squared or otherwise transformed), ascending.
+            Only present if ``return_distance=True``.
+        neigh_ind : ndarray of shape (n_queries, n_neighbors)
+            Indices of the neighbours in the training data, ordered by (distance, index).
+        """
+        self._check_fitted()
+        k = _check_n_neighbors(self.n_neighbors if n_neighbors is None else n_neighbors)
+        dist, ind = self._neighbors(self._queries_or_none(X), k)
+        return (dist, ind) if return_distance else ind
+
+    def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
+        """The k-neighbours graph: a sparse (n_queries, n_samples_fit) matrix.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features) or None, default=None
+            Queries; None means the training points, each excluding itself.
+        n_neighbors : int or None, default=None
+            Number of neighbours per query (default: the ``n_neighbors`` parameter).
+        mode : {'connectivity', 'distance'}, default='connectivity'
+            Entries 1, or the distances.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix of shape (n_queries, n_samples_fit)
+            Row ``i`` holds query ``i``'s neighbours, in (distance, index) order.
+        """
+        if mode not in ("connectivity", "distance"):
+            raise ValueError(f"mode must be 'connectivity' or 'distance'; got {mode!r}.")
+        dist, ind = self.kneighbors(X, n_neighbors)
+        n_queries, k = ind.shape
+        data = np.ones(ind.size) if mode == "connectivity" else dist.ravel()
+        return sparse.csr_matrix((data, ind.ravel(), np.arange(0, n_queries * k + 1, k)),
+                                 shape=(n_queries, self.n_samples_fit_))
+
+
+class WeightedNeighborsMixin:
+    """Weights of the neighbours (a scheme times sample weights), for the classifier and
+    the regressor."""
+
+    _weight_constraints = {
+        "weights": [StrOptions(set(WEIGHTS)), callable],
+        "sigma": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
+    def _fit_sample_weight(self, X, sample_weight):
+        """Store the sample weights (None when not given)."""
+        if sample_weight is None:
+            self._sample_weight = None
+            return
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                             ensure_non_negative=True)
+        if sample_weight.sum() < self.n_neighbors:
+            raise ValueError(
+                f"The sample weights sum to {sample_weight.sum():g}, fewer than "
+                f"n_neighbors={self.n_neighbors}: a weight counts as that many copies of its "
+                "row, so there are not enough neighbours to choose from."
+            )
+        self._sample_weight = sample_weight
+
+    def _weighted_neighbors(self, X):
+        """Indices of the neighbours of validated queries ``X`` (None: the training points,
+        each excluding itself) and their weights.
+
+        With sample weights, neighbours are taken in (distance, index) order until
+        ``n_neighbors`` units of weight are collected (a row of weight w counts as w copies
+        of it; see :func:`~nearkit.weights.mass_counts`), searching further when rows of
+        weight below 1 leave the first ``n_neighbors`` short.
+        """
+        k = self.n_neighbors
+        if self._sample_weight is None:
+            dist, ind = self._neighbors(X, k)
+            return ind, compute_weights(dist, self.weights, self.sigma)
+        available = self.n_samples_fit_ - int(X is None)
+        n_search = k
+        while True:
+            dist, ind = self._neighbors(X, n_search)
+            counts = mass_counts(self._sample_weight[ind], k)
+            if n_search == available or np.all(counts.sum(axis=1) >= k * (1 - 1e-12)):
+                break
+            n_search = min(available, 2 * n_search)
+        return ind, compute_weights(dist, self.weights, self.sigma, counts)
+
+
+def _check_n_neighbors(k):
+    if not isinstance(k, (Integral, np.integer)) or isinstance(k, (bool, np.bool_)) or k < 1:
+        raise ValueError(f"n_neighbors must be a positive integer; got {k!r}.")
+    return int(k)
+
+
+def _same(a, b):
+    """Whether two parameter values are equal (dicts of arrays included)."""
+    if a is b:
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[key], b[key]) for key in a)
+    try:
+        return bool(np.array_equal(a, b))
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,62 @@
+"""Float32 copies of the points for the pre-filters of the 'brute' and 'gemm' engines.
+
+Points are scaled by a power of two ``s0`` that brings the largest magnitude to [0.5, 1)
+(exact), centred on their mean, and scaled by a second power of two ``s1`` that brings the
+largest centred magnitude to [0.5, 1): the float32 copies then neither overflow nor lose
+their relative precision, and the float64 subtraction errs by at most half an ulp of the
+difference.  Data whose total scale ``s0 * s1`` lies outside [2**-400, 2**400] is searched in
+float64 instead: there the exact surrogates themselves would overflow or underflow in the
+estimates' units.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _power_of_two_below(big):
+    """``2**-e`` with ``big * 2**-e`` in [0.5, 1) (1 for 0)."""
+    return 1.0 if big == 0.0 else math.ldexp(1.0, -math.frexp(big)[1])
+
+
+@dataclass(frozen=True)
+class Float32Space:
+    """How points map to their float32 copies: ``((x * s0) - center) * s1``."""
+
+    s0: float
+    center: np.ndarray
+    s1: float
+
+    @property
+    def scale(self):
+        """The total power of two from original units to the copies' units."""
+        return self.s0 * self.s1
+
+    def copies(self, X):
+        """Float32 copies of points ``X`` (float64, finite)."""
+        return ((X * self.s0 - self.center) * self.s1).astype(np.float32)
+
+    def queries(self, Q):
+        """Float32 copies of queries, their squared norms (float64), and a mask of the
+        queries too far out for float32 (norm or dot products could overflow: the kernels
+        admit every point for them, and their copy is zeroed)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            Q32 = self.copies(Q)
+            norms = np.einsum("ij,ij->i", Q32, Q32, dtype=np.float64)
+        far = ~(norms <= 2.0**100)
+        Q32[far] = 0.0
+        return Q32, norms, far
+
+
+def float32_space(X):
+    """The :class:`Float32Space` of training points ``X``, or None when their scale is
+    too far from 1 for float32 estimates (see the module docstring)."""
+    s0 = _power_of_two_below(float(np.abs(X).max(initial=0.0)))
+    center = (X * s0).mean(axis=0)
+    s1 = _power_of_two_below(float(np.abs(X * s0 - center).max(initial=0.0)))
+    if not 2.0**-400 <= s0 * s1 <= 2.0**400:
+        return None
+    return Float32Space(s0, center, s1)

@@ -1,0 +1,147 @@
+"""What every search engine shares: the query contract over raw points.
+
+An index is built from raw training points and a resolved metric; it owns its coordinate
+space (the metric's preparation, :mod:`nearkit.search._space`) and its threads, and answers
+``query(Q, k)`` with true distances and training indices of shape (n_queries, k), each row
+ordered by (distance, index).  ``Q=None`` means the training points themselves, each
+excluding itself.  Each engine declares the surrogate kinds it can search (``kinds``);
+:data:`nearkit.search.VALID_METRICS` is derived from them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nearkit._kernels.select import empty_heap
+from nearkit.search._radius import default_max_pairs, radius_limit, sort_rows
+from nearkit.search._space import prepare
+from nearkit.search._threads import resolve_n_jobs
+
+
+class Index:
+    """Base of the search engines.
+
+    Parameters
+    ----------
+    X : float64 ndarray of shape (n_samples, n_features)
+        Raw training points (finite, C order).
+    metric : ResolvedMetric
+        The metric (and its fitted preparation) from :func:`nearkit.metrics.resolve_metric`.
+    n_threads : int or None, default=None
+        Threads for building (None: all cores).
+    """
+
+    #: engine name, as ``algorithm=`` takes it
+    name = ""
+    #: surrogate kinds (:mod:`nearkit._kernels.distances`) the engine can search
+    kinds = frozenset()
+
+    def __init__(self, X, metric, *, n_threads=None):
+        if metric.kernel.kind not in self.kinds:
+            raise ValueError(
+                f"The {self.name!r} engine does not support metric {metric.name!r}; engines "
+                f"for it: {', '.join(valid_engines(metric.spec))}."
+            )
+        self.metric = metric
+        self.n_samples = X.shape[0]
+        self._build(prepare(metric, X, resolve_n_jobs(n_threads)), resolve_n_jobs(n_threads))
+
+    @classmethod
+    def on_prepared(cls, points, metric, n_threads):
+        """An index over points already in the metric's space (for engines that delegate)."""
+        index = cls.__new__(cls)
+        index.metric = metric
+        index.n_samples = points.shape[0]
+        index._build(points, n_threads)
+        return index
+
+    def _build(self, points, n_threads):
+        raise NotImplementedError
+
+    @property
+    def data(self):
+        """The prepared training points, shape (n_samples, n_prepared_features), C order."""
+        raise NotImplementedError
+
+    def query(self, Q, k, *, n_threads=None):
+        """(distances, indices) of the k nearest training points of each row of ``Q``.
+
+        Parameters
+        ----------
+        Q : float64 ndarray of shape (n_queries, n_features) or None
+            Raw queries (finite, C order); None means the training points, each excluding
+            itself (then ``k < n_samples``).
+        k : int
+            1 <= k <= n_samples.
+        n_threads : int or None
+            Search threads (None: all cores).
+
+        Returns
+        -------
+        distances : ndarray of shape (n_queries, k)
+        indices : int64 ndarray of shape (n_queries, k)
+            Rows ordered by (distance, index).
+        """
+        threads = resolve_n_jobs(n_threads)
+        points, self_index = self._queries(Q, threads)
+        out = empty_heap(points.shape[0], k)
+        if points.shape[0]:
+            self._search(points, self_index, k, threads, out)
+        return out.dist, out.ind
+
+    def query_radius(self, Q, radius, *, n_threads=None, sort_results=False, max_pairs=None):
+        """Every training point within ``radius`` of each row of ``Q``, as a ragged answer.
+
+        Parameters
+        ----------
+        Q : float64 ndarray of shape (n_queries, n_features) or None
+            Raw queries; None means the training points, each excluding itself.
+        radius : float
+            Largest distance included (``distance <= radius``).
+        n_threads : int or None
+            Search threads (None: all cores).
+        sort_results : bool
+            Rows ordered by (distance, index) if True, by index otherwise.
+        max_pairs : int or None
+            Most (query, neighbour) pairs to return; a ValueError beyond (None: half the
+            available memory's worth, see :func:`~nearkit.search._radius.default_max_pairs`).
+
+        Returns
+        -------
+        offsets : int64 ndarray of shape (n_queries + 1,)
+            Row ``i`` is ``dist[offsets[i]:offsets[i + 1]]``.
+        dist : ndarray of shape (n_pairs,)
+        ind : int64 ndarray of shape (n_pairs,)
+        """
+        threads = resolve_n_jobs(n_threads)
+        points, self_index = self._queries(Q, threads)
+        max_pairs = default_max_pairs() if max_pairs is None else int(max_pairs)
+        r_limit = radius_limit(float(radius), self.metric.kernel)
+        offsets, dist, ind = self._radius(points, self_index, r_limit, float(radius), threads,
+                                          max_pairs)
+        dist, ind = sort_rows(offsets, dist, ind, sort_results)
+        return offsets, dist, ind
+
+    def _queries(self, Q, n_threads):
+        """Prepared queries and the training index each must not list."""
+        if Q is None:
+            return self.data, np.arange(self.n_samples, dtype=np.int64)
+        return prepare(self.metric, Q, n_threads), np.full(Q.shape[0], -1, dtype=np.int64)
+
+    def _search(self, points, self_index, k, n_threads, out):
+        """Fill the :class:`~nearkit._kernels.select.Heap` ``out`` (rows sorted) with the k
+        nearest training points of each prepared query, never listing ``self_index``."""
+        raise NotImplementedError
+
+
+    def _radius(self, points, self_index, r_limit, radius, n_threads, max_pairs):
+        """Ragged (offsets, dist, ind) of the points within ``radius`` of each prepared query
+        (surrogates filtered at ``r_limit``), rows in query order."""
+        raise NotImplementedError
+
+
+def valid_engines(spec):
+    """Names of the engines that can search the metric of table row ``spec``."""
+    from nearkit.search import ENGINES
+
+    return [name for name, engine in ENGINES.items() if spec.kind in engine.kinds]

@@ -1,0 +1,145 @@
+"""Threads: how many, the shared worker pool, running kernel ranges, and BLAS limits.
+
+Every engine runs the same way: its kernels release the GIL and answer a range of work
+items (query blocks, training chunks, rows), and :func:`run_ranges` splits the items into
+contiguous ranges run on Python threads of one shared pool.  There is no OpenMP anywhere, so
+a process forked after a multi-threaded search can search again: the child makes its own
+pool (a forked child inherits the pool object but not its threads).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+#: Below this many pair-feature operations a query batch runs on one thread.  Measured on
+#: pima_diabetes (154 x 614 x 8 = 756k): 0.17 ms on one thread, 0.09 ms median on two, but on
+#: a shared machine one call in ~50 then waits 3-8 ms for a descheduled worker (a time
+#: slice), which doubles the mean; one thread is the predictable choice at this size.
+SERIAL_WORK = 1_000_000
+
+
+def available_threads():
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def resolve_n_jobs(n_jobs):
+    """Thread count for ``n_jobs`` (None or -1: all cores; -2: all but one; ...).
+
+    ``n_jobs`` must already be validated (a non-zero int or None)."""
+    n_cores = available_threads()
+    if n_jobs is None:
+        return n_cores
+    if n_jobs < 0:
+        return max(1, n_cores + 1 + n_jobs)
+    return min(n_jobs, n_cores)
+
+
+_pool = None
+_pool_pid = None
+_pool_lock = threading.Lock()
+
+
+def _reset_after_fork():
+    global _pool, _pool_pid, _pool_lock, _blas_lock, _blas_depth, _blas_limiter
+    _pool, _pool_pid = None, None
+    _pool_lock = threading.Lock()
+    _blas_lock = threading.Lock()
+    _blas_depth = 0
+    _blas_limiter = None
+
+
+def thread_pool():
+    """Worker threads shared by every search (one fewer than the cores: the calling thread
+    takes a range too); a forked child makes its own."""
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():
+            _pool = ThreadPoolExecutor(max_workers=max(1, available_threads() - 1),
+                                       thread_name_prefix="nearkit")
+            _pool_pid = os.getpid()
+        return _pool
+
+
+def run_ranges(kernel, args, n_items, n_threads, tail=()):
+    """``kernel(*args, i0, i1, *tail)`` over items 0 .. n_items-1, split into contiguous
+    ranges on ``n_threads`` threads (the calling thread takes the first range).
+
+    The kernels release the GIL and write disjoint parts of their outputs.
+    """
+    if n_threads <= 1 or n_items <= 1:
+        kernel(*args, 0, n_items, *tail)
+        return
+    bounds = np.linspace(0, n_items, min(n_threads, n_items) + 1).astype(int)
+    pool = thread_pool()
+    jobs = [pool.submit(kernel, *args, int(i0), int(i1), *tail)
+            for i0, i1 in zip(bounds[1:-1], bounds[2:])]
+    try:
+        kernel(*args, int(bounds[0]), int(bounds[1]), *tail)
+    finally:
+        for job in jobs:
+            job.result()
+
+
+def map_ranges(kernel, args, n_items, n_threads, tail=()):
+    """Like :func:`run_ranges`, for kernels that return their answer: the list of
+    ``kernel(*args, i0, i1, *tail)`` over the ranges, in item order."""
+    if n_threads <= 1 or n_items <= 1:
+        return [kernel(*args, 0, n_items, *tail)]
+    bounds = np.linspace(0, n_items, min(n_threads, n_items) + 1).astype(int)
+    pool = thread_pool()
+    jobs = [pool.submit(kernel, *args, int(i0), int(i1), *tail)
+            for i0, i1 in zip(bounds[1:-1], bounds[2:])]
+    try:
+        first = kernel(*args, int(bounds[0]), int(bounds[1]), *tail)
+    finally:
+        rest = [job.result() for job in jobs]
+    return [first, *rest]
+
+
+_blas_controller = None
+_blas_lock = threading.Lock()
+_blas_depth = 0
+_blas_limiter = None
+
+
+class single_threaded_blas:
+    """Context manager: BLAS on one thread while any search thread calls it.
+
+    Kernels that call BLAS do so per block, one block per thread: BLAS's own threads would
+    only oversubscribe the cores.  Concurrent searches share one limit, counted: the first
+    to enter sets it and the last to leave restores the process's previous setting (nested
+    ``threadpoolctl`` limits from concurrent threads would restore each other's values and
+    could leave BLAS on one thread after every search had returned).
+    """
+
+    def __enter__(self):
+        global _blas_controller, _blas_depth, _blas_limiter
+        with _blas_lock:
+            if _blas_depth == 0:
+                if _blas_controller is None:
+                    _blas_controller = ThreadpoolController()  # inspecting libraries: ~2 ms
+                _blas_limiter = _blas_controller.limit(limits=1, user_api="blas")
+            _blas_depth += 1
+        return self
+
+    def __exit__(self, *exc_info):
+        global _blas_depth, _blas_limiter
+        with _blas_lock:
+            _blas_depth -= 1
+            if _blas_depth == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
+        return False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

@@ -1,0 +1,120 @@
+"""The 'tiled' engine, and the tile layout it shares with the 'gemm' engine.
+
+Training points are cut into the gap-cut tiles of :func:`~nearkit._kernels.tiled.partition`,
+each padded to a multiple of CHUNK, with the tiles' bounding boxes.  Queries are sorted by
+the tile they fall in and answered in blocks spread over threads; results go back in query
+order.  The 'tiled' engine searches the tiles exactly in float64 for every surrogate kind:
+each query measures its own tile, then only the tiles whose box could still hold a point
+within its k-th distance, nearest first.  It wins on data with discrete columns (one-hot,
+ordinal), where the boxes rule out most of the training set.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import numpy as np
+
+from nearkit._kernels.distances import ABS, MAX, POWER, SQUARES
+from nearkit._kernels.radius import tiled_radius
+from nearkit._kernels.select import empty_heap
+from nearkit._kernels.tiled import (
+    CHUNK,
+    TileQueries,
+    Tiles,
+    assign_tiles,
+    partition,
+    tiled_knn,
+)
+from nearkit.search._index import Index
+from nearkit.search._radius import join_blocks, reorder_rows
+from nearkit.search._threads import map_ranges, run_ranges, single_threaded_blas
+
+
+class TileLayout(Index):
+    """Training points in tiles (shared by the 'tiled' and 'gemm' engines)."""
+
+    #: points per tile (measured on bank_churn, spotify_tracks and loan_approval: 256 beat
+    #: 512-2048 by 10-30% for gemm; a query block's G buffer then stays in L2)
+    tile = 256
+    #: most queries per block
+    max_query_block = 256
+    #: whether the kernel calls BLAS (then limited to one thread per kernel thread)
+    calls_blas = False
+
+    def _layout(self, X):
+        """Cut ``X`` into tiles; returns the mask of real (not padding) positions."""
+        self.n_features = X.shape[1]
+        leaves, self._tree = partition(X, self.tile)
+        widths = [-(-len(rows) // CHUNK) * CHUNK for rows in leaves]
+        tile_start = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
+        perm = np.full(tile_start[-1], -1, dtype=np.int64)
+        for start, rows in zip(tile_start, leaves):
+            perm[start:start + len(rows)] = rows
+        valid = perm >= 0
+        self._position = np.empty(X.shape[0], dtype=np.int64)  # inverse of perm
+        self._position[perm[valid]] = np.flatnonzero(valid)
+        self._Xp = np.zeros((len(perm), self.n_features))
+        self._Xp[valid] = X[perm[valid]]
+        XT = np.ascontiguousarray(self._Xp.T)
+        XT[:, ~valid] = np.inf  # padding is never near anything
+        self._tiles = Tiles(XT, perm, tile_start,
+                            np.array([X[rows].min(axis=0) for rows in leaves]),
+                            np.array([X[rows].max(axis=0) for rows in leaves]))
+        return valid
+
+    @property
+    def data(self):
+        return self._Xp[self._position]
+
+    def _sorted_queries(self, points, self_index):
+        """The queries sorted by home tile (:class:`TileQueries`), and that order."""
+        q_tile = np.empty(points.shape[0], dtype=np.int64)
+        assign_tiles(points, *self._tree, q_tile)
+        order = np.argsort(q_tile, kind="stable")
+        self_index = self_index[order]
+        self_pos = np.where(self_index >= 0, self._position[np.maximum(self_index, 0)], -1)
+        return TileQueries(points[order], q_tile[order], self_pos), order
+
+    def _search(self, points, self_index, k, n_threads, out):
+        """Queries sorted by home tile, in blocks over threads through the kernel and
+        arguments of :meth:`_kernel`, results put back in query order."""
+        m = points.shape[0]
+        queries, order = self._sorted_queries(points, self_index)
+        block = int(min(self.max_query_block, max(16, -(-m // (4 * n_threads)))))
+        kernel, args = self._kernel(queries)
+        ordered = empty_heap(m, k)
+        # a kernel that calls BLAS does so per block, on one thread each
+        with single_threaded_blas() if self.calls_blas else nullcontext():
+            run_ranges(kernel, (*args, block), -(-m // block), n_threads, tail=(ordered,))
+        out.dist[order] = ordered.dist
+        out.ind[order] = ordered.ind
+
+    def _kernel(self, queries):
+        """(kernel, leading arguments) for the sorted ``queries``; the kernel takes the
+        block size, the block range and the output heap after them."""
+        raise NotImplementedError
+
+    def _radius(self, points, self_index, r_limit, radius, n_threads, max_pairs):
+        m = points.shape[0]
+        queries, order = self._sorted_queries(points, self_index)
+        blocks = map_ranges(tiled_radius, (self._tiles, queries, self.metric.kernel, r_limit,
+                                           radius), m, n_threads,
+                            tail=(max_pairs // max(1, min(n_threads, m)),))
+        return reorder_rows(*join_blocks(blocks, max_pairs), order)
+
+
+class TiledIndex(TileLayout):
+    """Exact float64 search over gap-cut tiles with bounding-box pruning, every metric.
+
+    See the module docstring and :mod:`nearkit._kernels.tiled`.
+    """
+
+    name = "tiled"
+    kinds = frozenset({SQUARES, ABS, MAX, POWER})
+
+    def _build(self, points, n_threads):
+        self._layout(np.ascontiguousarray(points))
+
+    def _kernel(self, queries):
+        return tiled_knn, (self._tiles, queries, self.metric.kernel)
