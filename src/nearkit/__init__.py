@@ -2,15 +2,18 @@
 
 from nearkit.classifier import KNNClassifier
 from nearkit.impute import KNNImputer
+from nearkit.model_selection import KNNClassifierCV, KNNRegressorCV
 from nearkit.outliers import KNNOutlierDetector
 from nearkit.regressor import KNNRegressor
 from nearkit.unsupervised import NearestNeighbors
 
 __all__ = [
     "KNNClassifier",
+    "KNNClassifierCV",
     "KNNImputer",
     "KNNOutlierDetector",
     "KNNRegressor",
+    "KNNRegressorCV",
     "NearestNeighbors",
     "__version__",
 ]

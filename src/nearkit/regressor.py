@@ -120,14 +120,8 @@ class KNNRegressor(RegressorMixin, WeightedNeighborsMixin, NeighborsBase):
         """
         self._check_fitted()
         ind, weights = self._weighted_neighbors(self._queries_or_none(X))
-        values = self._y[ind]
-        if self.weights == "uniform" and self._sample_weight is None:
-            return values.mean(axis=1)
-        total = weights.sum(axis=1)
-        check_total(total)
-        if values.ndim == 2:
-            return (values * weights).sum(axis=1) / total
-        return (values * weights[:, :, None]).sum(axis=1) / total[:, None]
+        uniform = self.weights == "uniform" and self._sample_weight is None
+        return weighted_mean(self._y[ind], weights, uniform)
 
     def score(self, X=None, y=None, sample_weight=None):
         """R² of ``predict(X)`` against ``y`` (``sklearn.metrics.r2_score``).
@@ -148,3 +142,15 @@ class KNNRegressor(RegressorMixin, WeightedNeighborsMixin, NeighborsBase):
             self._check_fitted()
             y = self._y
         return super().score(X, y, sample_weight)
+
+
+def weighted_mean(values, weights, uniform):
+    """The neighbours' targets ``values`` (n_queries, k[, n_outputs]) averaged with
+    ``weights`` (n_queries, k); a plain mean when ``uniform``."""
+    if uniform:
+        return values.mean(axis=1)
+    total = weights.sum(axis=1)
+    check_total(total)
+    if values.ndim == 2:
+        return (values * weights).sum(axis=1) / total
+    return (values * weights[:, :, None]).sum(axis=1) / total[:, None]
