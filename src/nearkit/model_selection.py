@@ -21,7 +21,11 @@ from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import ParameterGrid, check_cv
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
@@ -86,6 +90,18 @@ class _OneNeighbourPassCV(BaseEstimator):
                                                    "sigma": sigmas})
         return grid
 
+    def _check_grid_values(self, grid):
+        """Each value of the grid checked once against the estimator's own constraints."""
+        constraints = self._estimator_class._parameter_constraints
+        for name in {name for entry in grid for name in entry}:
+            seen = []
+            for value in (value for entry in grid for value in entry.get(name, ())):
+                if not any(value is other for other in seen):
+                    seen.append(value)
+                    validate_parameter_constraints({name: constraints[name]}, {name: value},
+                                                   caller_name=type(self).__name__)
+        self._estimator()._validate_params()  # the fixed parameters
+
     def _estimator(self, **params):
         """The single model a candidate stands for (GridSearchCV's estimator)."""
         fixed = {"p": self.p, "metric_params": self.metric_params, "algorithm": self.algorithm,
@@ -124,8 +140,7 @@ class _OneNeighbourPassCV(BaseEstimator):
         if not candidates:
             raise ValueError("The grid is empty: n_neighbors, weights and metric each need "
                              "at least one value.")
-        for candidate in candidates:  # every candidate's parameters checked once, up front
-            self._estimator(**candidate)._validate_params()
+        self._check_grid_values(grid)
         k_max = max(candidate["n_neighbors"] for candidate in candidates)
         splits = self._splits(X, y)
         scorer = check_scoring(self._estimator(), self.scoring)
@@ -247,6 +262,7 @@ class _Fold:
         self.y_test = y_test
         self.test_weight = test_weight
         self.loo = loo
+        self.class_counts = None  # the classifier's cumulative uniform votes, made once
 
     def _arrays(self, k):
         weights = self.model._sample_weight
@@ -266,14 +282,20 @@ class _Fold:
         k = candidate["n_neighbors"]
         scheme = candidate.get("weights", "uniform")
         dist, ind, counts = self._arrays(k)
-        weights = compute_weights(dist, scheme, candidate.get("sigma"), counts)
         uniform = isinstance(scheme, str) and scheme == "uniform" and counts is None
-        frozen = self.search._frozen(self.model, ind, weights, uniform)
+        if uniform:
+            frozen = self.search._frozen_uniform(self, k)
+        else:
+            weights = compute_weights(dist, scheme, candidate.get("sigma"), counts)
+            frozen = self.search._frozen(self.model, ind, weights, uniform)
+        name = self.search.scoring or self.search._default_scoring
         if not self.loo:
+            if name == "accuracy":  # accuracy_score's own arithmetic, without its checks
+                return float(np.average(self.y_test == frozen.predict(None),
+                                        weights=self.test_weight))
             if self.test_weight is None:
                 return scorer(frozen, None, self.y_test)
             return scorer(frozen, None, self.y_test, sample_weight=self.test_weight)
-        name = self.search.scoring or self.search._default_scoring
         if isinstance(name, str) and name in _POINTWISE:
             scores = _POINTWISE[name](self.y_test, frozen.predict(None))
             if self.test_weight is not None:  # one weighted sample: itself, or 0/0
@@ -404,6 +426,20 @@ class KNNClassifierCV(ClassifierMixin, _OneNeighbourPassCV):
         check_classification_targets(y)
         self.classes_ = np.unique(y)
 
+    def _frozen_uniform(self, fold, k):
+        """The uniform vote of the first k neighbours, for every k from one cumulative
+        count of each class (the same integer sums as the vote's, divided by k)."""
+        model = fold.model
+        if model.class_weight_ is not None:
+            ind = fold.ind[:, :k]
+            return self._frozen(model, ind, np.ones(ind.shape), True)
+        counts = fold.class_counts
+        if counts is None:
+            labels = model._y[fold.ind]
+            one_hot = labels[:, :, None] == np.arange(len(model.classes_))
+            counts = fold.class_counts = np.cumsum(one_hot, axis=1, dtype=np.float64)
+        return _FrozenClassifier(model.classes_, counts[:, k - 1] / k)
+
     def _frozen(self, model, ind, weights, uniform):
         labels = model._y[ind]
         if model.class_weight_ is not None:
@@ -476,6 +512,9 @@ class KNNRegressorCV(RegressorMixin, _OneNeighbourPassCV):
 
     def _check_targets(self, y):
         pass
+
+    def _frozen_uniform(self, fold, k):
+        return _FrozenRegressor(weighted_mean(fold.model._y[fold.ind[:, :k]], None, True))
 
     def _frozen(self, model, ind, weights, uniform):
         return _FrozenRegressor(weighted_mean(model._y[ind], weights, uniform))

@@ -89,7 +89,7 @@ def _scheme(dist, weights, sigma, counted):
             raise ValueError(f"Unknown weights {weights!r}; expected one of {WEIGHTS} or a "
                              "callable.")
     # distances beyond the float range (points more than 1.8e308 apart) weigh nothing
-    return np.nan_to_num(w, nan=0.0, posinf=0.0)
+    return w if np.isfinite(w).all() else np.nan_to_num(w, nan=0.0, posinf=0.0)
 
 
 def _callable_weights(dist, weights):

@@ -1,0 +1,118 @@
+"""Model selection in one neighbour pass against GridSearchCV, measured in one run.
+
+For each of the five datasets (preprocessed as the benchmark does: the dataset's
+preprocessor, here fitted on all rows since only time is measured), the grid
+k = 1..30 x {uniform, distance, dudani, gaussian} under 5-fold stratified CV is searched by
+
+- ``KNNClassifierCV`` (one search per fold),
+- ``GridSearchCV(KNNClassifier())`` (a fit and a search per candidate and fold),
+- ``GridSearchCV(KNeighborsClassifier(n_jobs=-1))`` (scikit-learn's two schemes, Dudani and
+  Gaussian as callables).
+
+It prints the times, the ratios (targets: >= 20x GridSearchCV over nearkit, >= 100x over
+scikit-learn where its search takes over a second) and whether the mean test scores of
+``KNNClassifierCV`` equal those of ``GridSearchCV(KNNClassifier())`` exactly.
+
+Usage::
+
+    NEARKIT_DATA=../shared/datasets python benchmarks/bench_cv.py [--datasets a,b]
+        [--repeats 1] [--max-k 30] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.neighbors import KNeighborsClassifier
+
+from nearkit import KNNClassifier, KNNClassifierCV
+from nearkit.datasets import list_datasets, load_dataset, make_preprocessor
+
+console = Console(width=200)
+SCHEMES = ["uniform", "distance", "dudani", "gaussian"]
+
+
+def dudani(dist):
+    """Dudani's weights for scikit-learn (a callable on the (n, k) distances)."""
+    nearest, farthest = dist[:, :1], dist[:, -1:]
+    span = farthest - nearest
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(span > 0, (farthest - dist) / span, 1.0)
+
+
+def gaussian(dist):
+    """Gaussian weights with sigma = d_k, relative to d_1, for scikit-learn."""
+    nearest, farthest = dist[:, :1], dist[:, -1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.exp(-0.5 * ((dist - nearest) / farthest) * ((dist + nearest) / farthest))
+    return np.where((dist == nearest) | (farthest == 0), 1.0, w)
+
+
+def data(name, max_rows=None):
+    dataset = load_dataset(name)
+    X = np.ascontiguousarray(make_preprocessor(name).fit_transform(dataset.X))
+    if max_rows:
+        X, y = X[:max_rows], dataset.y[:max_rows]
+        return X, y
+    return X, dataset.y
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default=",".join(list_datasets()))
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="runs of KNNClassifierCV (the GridSearchCV runs are one each)")
+    parser.add_argument("--max-k", type=int, default=30)
+    parser.add_argument("--quick", action="store_true",
+                        help="2,000 rows per dataset and k up to 10 (checks the script runs)")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    max_k = 10 if args.quick else args.max_k
+    ks = list(range(1, max_k + 1))
+    table = Table(title=f"k = 1..{max_k} x {len(SCHEMES)} schemes x 5-fold stratified CV")
+    for column in ("dataset", "rows x d", "KNNClassifierCV", "GridSearchCV(nearkit)", "x",
+                   "GridSearchCV(sklearn)", "x", "same scores", "best (k, weights)"):
+        table.add_column(column)
+    results = []
+    for name in args.datasets.split(","):
+        X, y = data(name, 2000 if args.quick else None)
+        cv = StratifiedKFold(5, shuffle=True, random_state=0)
+        ours = KNNClassifierCV(n_neighbors=ks, weights=SCHEMES, cv=cv)
+        ours.fit(X[:50], y[:50]) if len(np.unique(y[:50])) > 1 else None  # compile
+        t_ours = min(timed(lambda: ours.fit(X, y))[0] for _ in range(args.repeats))
+        t_grid, grid = timed(lambda: GridSearchCV(KNNClassifier(), ours.param_grid_, cv=cv)
+                             .fit(X, y))
+        peer_grid = {"n_neighbors": ks, "weights": ["uniform", "distance", dudani, gaussian]}
+        t_sk, _ = timed(lambda: GridSearchCV(KNeighborsClassifier(n_jobs=-1), peer_grid,
+                                             cv=cv).fit(X, y))
+        same = bool(np.array_equal(ours.cv_results_["mean_test_score"],
+                                   grid.cv_results_["mean_test_score"]))
+        best = ours.best_params_
+        results.append({"dataset": name, "rows": X.shape[0], "features": X.shape[1],
+                        "knnclassifiercv_s": t_ours, "gridsearch_nearkit_s": t_grid,
+                        "gridsearch_sklearn_s": t_sk, "same_scores": same,
+                        "best_params": {k: str(v) for k, v in best.items()}})
+        table.add_row(name, f"{X.shape[0]} x {X.shape[1]}", f"{t_ours:.2f} s",
+                      f"{t_grid:.1f} s", f"{t_grid / t_ours:.0f}", f"{t_sk:.1f} s",
+                      f"{t_sk / t_ours:.0f}", str(same),
+                      f"({best['n_neighbors']}, {best['weights']})")
+        console.print(table)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(results, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
