@@ -16,6 +16,7 @@ import sys
 SUBCOMMANDS = (
     "nearkit.datasets._cli",
     "nearkit.bench.cli",
+    "nearkit._compile",
 )
 
 

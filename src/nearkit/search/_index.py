@@ -47,15 +47,18 @@ class Index:
         self._build(prepare(metric, X, resolve_n_jobs(n_threads)), resolve_n_jobs(n_threads))
 
     @classmethod
-    def on_prepared(cls, points, metric, n_threads):
-        """An index over points already in the metric's space (for engines that delegate)."""
+    def on_prepared(cls, points, metric, n_threads, layout=None):
+        """An index over points already in the metric's space (for engines that delegate,
+        and for 'auto', which prepared them to choose); ``layout`` is the points'
+        ``partition`` when already cut (the tile engines reuse it)."""
         index = cls.__new__(cls)
         index.metric = metric
         index.n_samples = points.shape[0]
-        index._build(points, n_threads)
+        index._build(points, n_threads, layout)
         return index
 
-    def _build(self, points, n_threads):
+    def _build(self, points, n_threads, layout=None):
+        """Build the engine's structures over prepared ``points``."""
         raise NotImplementedError
 
     @property

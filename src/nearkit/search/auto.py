@@ -1,82 +1,124 @@
-"""``algorithm='auto'``: which engine searches a fitted training set.
+"""``algorithm='auto'``: which engine searches a fitted training set, by a cost model.
 
-The shape and the metric give a first choice (:func:`choose_algorithm`); on large training
-sets :func:`select_index` then times the rivals that can win there on a sample of training
-rows and keeps the fastest.  Every engine returns identical neighbours, so the choice only
-affects speed.
+Nothing is compiled or timed to choose (a fit never compiles an engine it does not use):
+the shape and the metric give a first choice (:func:`choose_algorithm`), and on large
+training sets :func:`select_index` estimates, in NumPy, how much of the training set the
+tiles' bounding boxes leave to search (:func:`searched_fraction`), which decides between the
+brute-force sweep, the 'tiled' engine and, in low dimension, the k-d tree.  Every engine
+returns identical neighbours, so the choice only affects speed.
 """
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from nearkit._kernels.distances import SQUARES
+from nearkit._kernels.distances import ABS, MAX, POWER, SQUARES
+from nearkit._kernels.tiled import partition
 
 #: below this training size 'auto' keeps sums of squares on the brute engine (single rows
 #: and small batches run serially there, and BLAS calls cost more than they save)
 GEMM_MIN_SAMPLES = 2048
-
-#: 'auto' calibrates rivals against the shape-based choice only on enough points, and a k-d
-#: tree only in low dimension: measured on real data the tree lost at 8 features and 614 rows
-#: (pima) and at 13+ features (bank, spotify, loan); on 100,000 Gaussian points it won up to
-#: 8 features.
-CALIBRATE_MAX_FEATURES = 10
-CALIBRATE_MIN_SAMPLES = 4096
-#: the calibration sample: at most this many training rows, fewer on large sets so that one
-#: candidate answers them in about 2e7 pair-features (brute force with a Minkowski power
-#: spends ~10 ns per pair-feature; 256 rows of loan_approval took it 2.5 s)
-CALIBRATION_QUERIES = 256
-CALIBRATION_WORK = 2e7
+#: below this training size brute force is kept for every metric (too few tiles to prune)
+MODEL_MIN_SAMPLES = 4096
+#: cost of searching a pair-feature in the tiled engine relative to the brute-force sweep
+#: (float32 for sums of squares and absolute differences, float64 otherwise); measured on
+#: spotify_tracks, Manhattan, where the tiles leave 31% of the pairs and the tiled engine
+#: took 2x the float32 sweep's time
+TILED_RELATIVE_COST = {SQUARES: 6.5, ABS: 6.5, MAX: 3.2, POWER: 1.3}
+#: the k-d tree is a rival up to this many (prepared) features: measured on real data the
+#: tree lost at 8 features and 614 rows (pima) and at 13+ features (bank, spotify, loan); on
+#: 100,000 Gaussian points it won up to 8 features
+KD_TREE_MAX_FEATURES = 10
+#: ... when the tiles' boxes leave at most this share of the pairs (its leaves of 40 points
+#: prune finer than tiles of 256, at a higher cost per pair)
+KD_TREE_MAX_FRACTION = 0.02
+#: rows sampled for the estimate, and tiles each measures exactly to estimate its k-th
+#: distance
+SAMPLE_ROWS = 256
+NEAREST_TILES = 8
 
 
 def choose_algorithm(n_samples, metric):
     """The engine 'auto' starts from: the float32 GEMM engine for sums of squares (Euclidean,
     Mahalanobis, cosine) once the training set is big enough for BLAS to pay off, exact
-    brute force otherwise (which :func:`select_index` may then time against the 'tiled'
-    engine and a k-d tree)."""
+    brute force otherwise."""
     if metric.kernel.kind == SQUARES and n_samples >= GEMM_MIN_SAMPLES:
         return "gemm"
     return "brute"
 
 
-def _cpu_seconds(index, Q, k):
-    start = time.thread_time()
-    index.query(Q, k, n_threads=1)
-    return time.thread_time() - start
+def searched_fraction(points, leaves, kernel, k=5, seed=0):
+    """Estimated share of the (query, point) pairs a search over the tiles must measure.
+
+    A sample of training rows stands for the queries: each measures exactly its home tile
+    and the :data:`NEAREST_TILES` tiles nearest by box bound, whose k-th smallest surrogate
+    bounds its k-th distance from above; every tile whose box bound is within it must be
+    searched.  NumPy only (nothing is compiled); an overestimate, by the k-th distance.
+    """
+    n, d = points.shape
+    lo = np.array([points[rows].min(axis=0) for rows in leaves])
+    hi = np.array([points[rows].max(axis=0) for rows in leaves])
+    sizes = np.array([len(rows) for rows in leaves])
+    n_rows = int(min(SAMPLE_ROWS, max(8, 2e7 // max(1, len(leaves) * d))))
+    sample = points[np.random.default_rng(seed).choice(n, min(n, n_rows), replace=False)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        gaps = np.maximum(np.maximum(lo[None] - sample[:, None], sample[:, None] - hi[None]),
+                          0.0)
+        bounds = _fold(gaps, kernel)  # (rows, tiles)
+        nearest = np.argsort(bounds, axis=1)[:, :NEAREST_TILES + 1]
+        kth = np.empty(len(sample))
+        for i, row in enumerate(sample):
+            candidates = points[np.concatenate([leaves[t] for t in nearest[i]])]
+            surrogates = np.sort(_fold(np.abs(candidates - row), kernel))
+            kth[i] = surrogates[min(k, len(surrogates) - 1)]  # (the row itself is at 0)
+        searched = (bounds <= kth[:, None]) @ sizes
+    return float(searched.sum() / (len(sample) * n))
+
+
+def _fold(diffs, kernel):
+    """Surrogates from (..., d) absolute differences (NumPy, for estimates only)."""
+    if kernel.kind == SQUARES:
+        return np.einsum("...j,...j->...", diffs, diffs)
+    if kernel.kind == ABS:
+        return diffs.sum(axis=-1)
+    if kernel.kind == MAX:
+        return diffs.max(axis=-1)
+    return (diffs ** kernel.p).sum(axis=-1)
 
 
 def select_index(algorithm, X, metric, n_threads=None):
     """Build the search index for ``algorithm`` on raw training points ``X``.
 
-    With ``algorithm='auto'`` the engine comes from :func:`choose_algorithm`, except on large
-    training sets, where rivals are built and every candidate answers the same sample of
-    training rows (single-threaded, CPU time, after a warm-up call); the fastest is kept.
-    The rivals: the 'tiled' engine for other surrogates than sums of squares (it wins where
-    discrete columns cut the data into separable tiles, and loses to the float32 brute-force
-    sweep on continuous data), and a k-d tree in low dimension.
+    With ``algorithm='auto'`` on at least :data:`MODEL_MIN_SAMPLES` rows, the training
+    points are cut into tiles (:func:`~nearkit._kernels.tiled.partition`, NumPy) and the
+    share ``f`` of pairs their boxes leave to search is estimated
+    (:func:`searched_fraction`); the 'tiled' engine is chosen when ``f`` times its
+    relative cost per pair (:data:`TILED_RELATIVE_COST`) beats the brute-force sweep, the
+    k-d tree in low dimension when ``f`` is tiny, otherwise the shape's first choice
+    (:func:`choose_algorithm`).  Sums of squares keep the 'gemm' engine, which prunes by the
+    same boxes.
     """
     from nearkit.search import ENGINES
+    from nearkit.search._space import prepare
+    from nearkit.search._threads import resolve_n_jobs
 
     if algorithm != "auto":
         return ENGINES[algorithm](X, metric, n_threads=n_threads)
-    n_samples, n_features = X.shape
-    index = ENGINES[choose_algorithm(n_samples, metric)](X, metric, n_threads=n_threads)
-    if n_samples < CALIBRATE_MIN_SAMPLES:
-        return index
-    rivals = []
-    if metric.kernel.kind != SQUARES:  # (gemm already searches the tiles)
-        rivals.append("tiled")
-    if index.data.shape[1] <= CALIBRATE_MAX_FEATURES:
-        rivals.append("kd_tree")
-    if not rivals:
-        return index
-    candidates = [index] + [ENGINES[rival](X, metric, n_threads=n_threads) for rival in rivals]
-    n_rows = int(np.clip(CALIBRATION_WORK / (n_samples * n_features), 32, CALIBRATION_QUERIES))
-    rows = np.random.default_rng(0).choice(n_samples, n_rows, replace=False)
-    sample = np.ascontiguousarray(X[np.sort(rows)])
-    k = min(5, n_samples)
-    for candidate in candidates:
-        candidate.query(sample[:8], k, n_threads=1)  # compile / warm caches
-    return min(candidates, key=lambda candidate: _cpu_seconds(candidate, sample, k))
+    n_samples = X.shape[0]
+    first = choose_algorithm(n_samples, metric)
+    kind = metric.kernel.kind
+    if n_samples < MODEL_MIN_SAMPLES:
+        return ENGINES[first](X, metric, n_threads=n_threads)
+    points = prepare(metric, X, resolve_n_jobs(n_threads))
+    leaves, tree = partition(points, ENGINES["tiled"].tile)
+    fraction = searched_fraction(points, leaves, metric.kernel)
+    name = first
+    if points.shape[1] <= KD_TREE_MAX_FEATURES and fraction <= KD_TREE_MAX_FRACTION:
+        name = "kd_tree"
+    elif kind != SQUARES and fraction * TILED_RELATIVE_COST[kind] < 1.0:
+        name = "tiled"
+    layout = (leaves, tree) if name in ("tiled", "gemm") else None
+    index = ENGINES[name].on_prepared(points, metric, resolve_n_jobs(n_threads),
+                                      layout=layout)
+    index.searched_fraction_ = fraction
+    return index

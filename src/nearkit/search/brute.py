@@ -43,7 +43,7 @@ class BruteForceIndex(Index):
     name = "brute"
     kinds = frozenset({SQUARES, ABS, MAX, POWER})
 
-    def _build(self, points, n_threads):
+    def _build(self, points, n_threads, layout=None):
         X = np.ascontiguousarray(points)
         self._X = X
         self.n_features = X.shape[1]

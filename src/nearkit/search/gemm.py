@@ -30,14 +30,14 @@ class GemmIndex(TileLayout):
     kinds = frozenset({SQUARES})
     calls_blas = True
 
-    def _build(self, points, n_threads):
+    def _build(self, points, n_threads, layout=None):
         X = np.ascontiguousarray(points)
         self._space = float32_space(X)
         self._fallback = None
         if self._space is None:  # float64 search (see float32_space)
             self._fallback = BruteForceIndex.on_prepared(X, self.metric, n_threads)
             return
-        valid = self._layout(X)
+        valid = self._layout(X, layout)
         self._c = 4.0 * (self.n_features + 16) * 2.0**-24
         tiles32 = np.zeros((len(valid), self.n_features), dtype=np.float32)
         tiles32[valid] = self._space.copies(self._Xp[valid])

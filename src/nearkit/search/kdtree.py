@@ -28,7 +28,7 @@ class KDTreeIndex(Index):
     kinds = frozenset({SQUARES, ABS, MAX, POWER})
     leaf_size = 40  # measured best of 8-64 on 36000 x 27 (single thread)
 
-    def _build(self, points, n_threads):
+    def _build(self, points, n_threads, layout=None):
         self._X = np.ascontiguousarray(points)
         parts = build_kdtree(self._X, self.leaf_size)
         self._tree = KDTree(np.ascontiguousarray(self._X[parts[0]]), *parts)

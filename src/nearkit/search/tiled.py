@@ -42,10 +42,11 @@ class TileLayout(Index):
     #: whether the kernel calls BLAS (then limited to one thread per kernel thread)
     calls_blas = False
 
-    def _layout(self, X):
-        """Cut ``X`` into tiles; returns the mask of real (not padding) positions."""
+    def _layout(self, X, layout=None):
+        """Cut ``X`` into tiles (or take ``layout``, its ``partition``); returns the mask of
+        real (not padding) positions."""
         self.n_features = X.shape[1]
-        leaves, self._tree = partition(X, self.tile)
+        leaves, self._tree = partition(X, self.tile) if layout is None else layout
         widths = [-(-len(rows) // CHUNK) * CHUNK for rows in leaves]
         tile_start = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
         perm = np.full(tile_start[-1], -1, dtype=np.int64)
@@ -113,8 +114,8 @@ class TiledIndex(TileLayout):
     name = "tiled"
     kinds = frozenset({SQUARES, ABS, MAX, POWER})
 
-    def _build(self, points, n_threads):
-        self._layout(np.ascontiguousarray(points))
+    def _build(self, points, n_threads, layout=None):
+        self._layout(np.ascontiguousarray(points), layout)
 
     def _kernel(self, queries):
         return tiled_knn, (self._tiles, queries, self.metric.kernel)
