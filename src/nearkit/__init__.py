@@ -2,6 +2,7 @@
 
 from nearkit.classifier import KNNClassifier
 from nearkit.impute import KNNImputer
+from nearkit.io import load, save
 from nearkit.outliers import KNNOutlierDetector
 from nearkit.regressor import KNNRegressor
 from nearkit.unsupervised import NearestNeighbors
@@ -13,6 +14,8 @@ __all__ = [
     "KNNRegressor",
     "NearestNeighbors",
     "__version__",
+    "load",
+    "save",
 ]
 
 try:
