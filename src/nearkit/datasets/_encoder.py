@@ -216,7 +216,9 @@ class TableEncoder(TransformerMixin, BaseEstimator):
 
 def _column_kind(values, column, *, where):
     """``(kind, levels)`` of a raw column (see :class:`TableEncoder`)."""
-    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+    if pd.api.types.is_bool_dtype(values):
+        return "boolean", None
+    if pd.api.types.is_numeric_dtype(values):
         return "number", None
     levels = sorted(str(level) for level in values.dropna().unique())
     if set(levels) <= {"True", "False"}:
