@@ -303,6 +303,11 @@ def _summary(model):
     for key, attribute in (("feature_names", "feature_names_in_"), ("classes", "classes_")):
         if hasattr(final, attribute):
             summary[key] = [_readable(value) for value in getattr(final, attribute)]
+    if len(steps) > 1 and hasattr(model[:-1], "get_feature_names_out"):
+        try:  # the names of what the estimator sees, when the steps before it tell
+            summary["feature_names"] = [str(name) for name in model[:-1].get_feature_names_out()]
+        except (AttributeError, ValueError, TypeError):
+            pass
     table = steps[0][1]
     if hasattr(table, "columns_"):
         summary["input_columns"] = [column for column, _, _ in table.columns_]

@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from nearkit.datasets._errors import SchemaError
-from nearkit.datasets._tables import ROWS_COUNTED, bad_cells
+from nearkit.datasets._tables import ROWS_COUNTED, bad_cells, empty_cells
 
 #: the cells of a True/False column, lower case (Python's and pandas' spellings of booleans:
 #: True, TRUE, true)
@@ -169,11 +169,9 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         X = self._encode(frame, where)
         if not self.allow_missing_ and X.isna().to_numpy().any():
             column = X.columns[X.isna().any()][0]
-            raise SchemaError(
-                f"{where}: column {column!r} has empty cells, in "
-                f"{bad_cells(frame[column], frame[column].isna())} ({ROWS_COUNTED}); the model "
-                "was fitted on a table without missing values, so it has no imputer for them."
-            )
+            error = empty_cells(frame[column], f"column {column!r}", where=where)
+            raise SchemaError(f"{error}; the model was fitted on a table without missing "
+                              "values, so it has no imputer for them.")
         return X
 
     def _encode(self, frame, where):
@@ -198,6 +196,32 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "columns_")
         return np.asarray(self.feature_names_out_, dtype=object)
+
+    def iter_csv(self, source, *, chunksize=10_000):
+        """Read a CSV file as the fitted table was read, and yield its features chunk by chunk.
+
+        Parameters
+        ----------
+        source : str, path-like or binary file object
+            The CSV file (header line required).
+        chunksize : int, default=10_000
+            Rows per chunk.
+
+        Yields
+        ------
+        pandas.DataFrame of float64
+            The features of the next ``chunksize`` rows, indexed by row number (counted from
+            0, the header line not counted), as :meth:`transform` gives them.
+
+        Raises
+        ------
+        SchemaError
+            As :meth:`transform`, naming the file and the rows.
+        """
+        where = f"CSV {getattr(source, 'name', source)}"
+        with pd.read_csv(source, chunksize=chunksize, **self.read_options()) as reader:
+            for chunk in reader:
+                yield self._transform(chunk, where)
 
     def read_options(self):
         """Keyword arguments of :func:`pandas.read_csv` that read a table as the fitted one
