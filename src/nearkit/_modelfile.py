@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -40,7 +41,7 @@ FORMAT_VERSION = 1
 ALIGN = 64
 _PREAMBLE = len(MAGIC) + 8 + 32
 #: the dtypes an array may have: little-endian numbers, booleans and fixed-width text
-_DTYPE = re.compile(r"^(<[iuf][1248]|\|[iub]1|<U\d{1,6})$")
+_DTYPE = re.compile(r"^(<[iu][248]|<f[48]|\|[iub]1|<U\d{1,6})$")
 #: the first bytes of files that are not model files, and what they are
 _OTHER_FORMATS = (
     (b"\x80", "a pickle file (pickle, joblib): nearkit never unpickles, since loading a "
@@ -68,7 +69,9 @@ def write_model_file(path, header, arrays):
     """
     table, blobs, end = [], [], 0
     for name, array in arrays.items():
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array)
+        if not array.flags.c_contiguous:  # (np.ascontiguousarray would make a 0-d array 1-d)
+            array = array.copy(order="C")
         if array.dtype.byteorder == ">":
             array = array.astype(array.dtype.newbyteorder("<"))
         if not _DTYPE.match(array.dtype.str):
@@ -207,7 +210,7 @@ def _check_table(header, path):
             raise ValueError(f"{path}: the header's entry for array {name!r} is malformed "
                              "(or repeated).")
         names.add(name)
-        needed = int(np.prod(entry["shape"], dtype=np.int64)) * np.dtype(entry["dtype"]).itemsize
+        needed = math.prod(entry["shape"]) * np.dtype(entry["dtype"]).itemsize
         if needed != entry["nbytes"]:
             raise ValueError(
                 f"{path}: array {name!r} has shape {tuple(entry['shape'])} and dtype "

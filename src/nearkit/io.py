@@ -448,7 +448,10 @@ class _Decoder:
         dtype = np.dtype(node["$scalar"])
         if dtype.kind not in "biuf":
             raise self.fail(where, f"a scalar of dtype {dtype} is not allowed.")
-        return dtype.type(self.decode(node["value"], where))
+        value = self.decode(node["value"], where)
+        if not isinstance(value, (bool, int, float)):
+            raise self.fail(where, f"a scalar cannot hold {value!r}.")
+        return dtype.type(value)
 
     def float(self, node, where):
         if node["$float"] not in ("inf", "-inf", "nan"):
@@ -462,6 +465,8 @@ class _Decoder:
         return dtype
 
     def tuple(self, node, where):
+        if not isinstance(node["$tuple"], list):
+            raise self.fail(where, "a tuple node must hold a list.")
         return tuple(self.decode(node["$tuple"], where))
 
     def dict(self, node, where):
