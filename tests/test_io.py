@@ -235,7 +235,7 @@ def test_loading_unpickles_nothing(data, tmp_path, monkeypatch):
     monkeypatch.setattr(np, "load", forbidden)
     assert_same(nearkit.load(path).predict_proba(Q), model.predict_proba(Q))
     # and the loading code does not even import a pickler
-    for module in ("io.py", "_modelfile.py"):
+    for module in ("io.py", "_modelcodec.py", "_modelfile.py"):
         tree = ast.parse((SRC / module).read_text())
         imported = {alias.name.split(".")[0] for node in ast.walk(tree)
                     if isinstance(node, (ast.Import, ast.ImportFrom))

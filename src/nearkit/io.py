@@ -6,7 +6,8 @@ model file holds a JSON header and the arrays (format: :mod:`nearkit._modelfile`
 
 - the header: the format version, the versions that wrote it, a summary for
   :func:`describe` (class, parameters, features, training size, engine), the model as a
-  tree of JSON nodes, and the dtype, shape and sha256 of every array;
+  tree of JSON nodes (:mod:`nearkit._modelcodec`), and the dtype, shape and sha256 of every
+  array;
 - the arrays, raw and aligned: the search index's own arrays (its tiles, permutations,
   float32 copies, k-d tree nodes, whitening), so that loading rebuilds nothing, and the
   labels, weights and preprocessing statistics.
@@ -26,44 +27,16 @@ weights function is code): :func:`save` refuses it.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import math
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
+from nearkit._modelcodec import Decoder, Encoder, Stored, entry_of
 from nearkit._modelfile import read_model_file, write_model_file
-from nearkit.metrics import ResolvedMetric
-from nearkit.search import ENGINES, Index
 
 __all__ = ["REGISTRY", "describe", "load", "save"]
-
-
-@dataclass(frozen=True)
-class Stored:
-    """How one class is stored: by its parameters and its fitted attributes.
-
-    Attributes
-    ----------
-    name : str
-        The public import path of the class, as the file names it.
-    derived : tuple of str
-        Fitted attributes rebuilt after loading (by ``after_load``), not stored.
-    after_load : callable or None
-        ``after_load(obj)`` checks that the loaded attributes fit together (a ValueError
-        otherwise) and rebuilds the derived ones.
-    """
-
-    name: str
-    derived: tuple = ()
-    after_load: object = None
-
-    def resolve(self):
-        """The class (imported on first use)."""
-        module, _, attribute = self.name.rpartition(".")
-        return getattr(importlib.import_module(module), attribute)
 
 
 def _neighbors_loaded(model):
@@ -95,7 +68,7 @@ def _neighbors_loaded(model):
 def _imputer_loaded(imputer):
     """nearkit's KNNImputer: the training rows, their mask and transpose agree."""
     X = imputer._fit_X
-    shapes = {"_mask_fit_X": X.shape, "_fit_XT": X.shape[::-1],
+    shapes = {"_fit_X": (len(X), imputer.n_features_in_), "_mask_fit_X": X.shape, "_fit_XT": X.shape[::-1],
               "_valid_mask": (X.shape[1],), "_col_means": (X.shape[1],)}
     for name, shape in shapes.items():
         if getattr(imputer, name).shape != shape:
@@ -106,7 +79,8 @@ def _imputer_loaded(imputer):
 _NEIGHBORS = {"derived": ("_checked_params",), "after_load": _neighbors_loaded}
 
 #: the classes a model file may hold: ``load`` builds these and nothing else.  Adding a class
-#: is one entry (its attributes are stored by the generic value encoding below).
+#: is one entry (its parameters and fitted attributes are stored by the generic encoding of
+#: :mod:`nearkit._modelcodec`).
 REGISTRY = (
     Stored("nearkit.KNNClassifier", **_NEIGHBORS),
     Stored("nearkit.KNNRegressor", **_NEIGHBORS),
@@ -119,18 +93,6 @@ REGISTRY = (
     Stored("sklearn.impute.MissingIndicator"),
     Stored("sklearn.preprocessing.StandardScaler"),
 )
-_BY_NAME = {entry.name: entry for entry in REGISTRY}
-
-
-def _entry_of(cls):
-    """The registry entry of exactly this class (not of a subclass), or None."""
-    for entry in REGISTRY:
-        try:
-            if entry.resolve() is cls:
-                return entry
-        except ImportError:  # an optional module that is not installed
-            continue
-    return None
 
 
 # -- saving --------------------------------------------------------------------------------
@@ -188,7 +150,7 @@ def save(model, path):
 
     check_is_fitted(model)
     arrays = {}
-    tree = _Encoder(arrays).encode(model, "model")
+    tree = Encoder(arrays, REGISTRY).encode(model, "model")
     header = {"versions": _versions(__version__), "summary": _summary(model), "model": tree}
     return write_model_file(path, header, arrays)
 
@@ -198,89 +160,6 @@ def _versions(nearkit_version):
 
     return {"nearkit": nearkit_version, "scikit-learn": sklearn.__version__,
             "numpy": np.__version__}
-
-
-class _Encoder:
-    """Values as JSON nodes; arrays go to ``arrays`` (each array once, by identity)."""
-
-    def __init__(self, arrays):
-        self.arrays = arrays
-        self._names = {}
-
-    def array(self, value, where):
-        if id(value) not in self._names:
-            self._names[id(value)] = where
-            self.arrays[where] = value
-        return {"$array": self._names[id(value)]}
-
-    def encode(self, value, where):
-        if value is None or isinstance(value, (bool, str)):
-            return str(value) if isinstance(value, str) else value
-        if isinstance(value, np.generic):
-            if value.dtype.kind not in "biuf":
-                raise ValueError(f"Cannot save {where}: a NumPy {value.dtype} scalar.")
-            return {"$scalar": value.dtype.str, "value": self.encode(value.item(), where)}
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float):
-            return value if math.isfinite(value) else {"$float": repr(value)}
-        if isinstance(value, np.ndarray):
-            return self.ndarray(value, where)
-        if isinstance(value, np.dtype):
-            return {"$dtype": value.str}
-        if isinstance(value, (list, tuple)):
-            items = [self.encode(item, f"{where}[{i}]") for i, item in enumerate(value)]
-            return {"$tuple": items} if isinstance(value, tuple) else items
-        if isinstance(value, dict):
-            return {"$dict": [[self.encode(key, f"{where} key"),
-                               self.encode(item, f"{where}[{key!r}]")]
-                              for key, item in value.items()]}
-        if isinstance(value, Index):
-            return self.index(value, where)
-        entry = _entry_of(type(value))
-        if entry is not None:
-            return self.estimator(value, entry, where)
-        if callable(value):
-            raise ValueError(
-                f"Cannot save {where} = {value!r}: it is a callable, and model files hold data, "
-                "not code. Use a named scheme (weights='uniform', 'distance', 'dudani' or "
-                "'gaussian'), or keep this model in your own code.")
-        raise ValueError(f"Cannot save {where}: a {type(value).__module__}."
-                         f"{type(value).__qualname__}, which model files do not hold (classes "
-                         f"they hold: {', '.join(_BY_NAME)}).")
-
-    def ndarray(self, value, where):
-        if value.dtype.kind in "biufU":
-            return self.array(value, where)
-        if value.dtype.kind == "O":
-            items = [self.encode(item, f"{where}[{i}]") for i, item in enumerate(value.flat)]
-            if all(item is None or isinstance(item, (bool, int, float, str)) for item in items):
-                return {"$objects": items, "shape": list(value.shape)}
-        raise ValueError(f"Cannot save {where}: an array of dtype {value.dtype} (numbers, "
-                         "booleans, text, and object arrays of those only).")
-
-    def index(self, index, where):
-        arrays, scalars = index._state()
-        metric_arrays, metric_scalars = index.metric._state()
-        return {"$index": index.name,
-                "metric": {"arrays": {name: self.array(array, f"{where}.metric.{name}")
-                                      for name, array in metric_arrays.items()},
-                           "scalars": self.encode(metric_scalars, f"{where}.metric")},
-                "arrays": {name: self.array(array, f"{where}.{name}")
-                           for name, array in arrays.items()},
-                "scalars": self.encode(scalars, where)}
-
-    def estimator(self, model, entry, where):
-        if hasattr(model, "_checked_params"):
-            model._check_fitted()  # parameters changed since fit: refuse as the model would
-        params = model.get_params(deep=False)
-        fitted = {name: value for name, value in vars(model).items()
-                  if name not in params and name not in entry.derived}
-        return {"$object": entry.name,
-                "params": {name: self.encode(value, f"{where}.{name}")
-                           for name, value in params.items()},
-                "fitted": {name: self.encode(value, f"{where}.{name}")
-                           for name, value in fitted.items()}}
 
 
 def _summary(model):
@@ -316,7 +195,7 @@ def _summary(model):
 
 
 def _name(value):
-    entry = _entry_of(type(value))
+    entry = entry_of(REGISTRY, type(value))
     return entry.name if entry is not None else type(value).__qualname__
 
 
@@ -388,7 +267,7 @@ def load(path, *, mmap=True):
 def _load(path, mmap):
     """The model, and the header, arrays and size of its file."""
     header, arrays, size = read_model_file(path, mmap=mmap)
-    decoder = _Decoder(arrays, path)
+    decoder = Decoder(arrays, path, REGISTRY)
     try:
         model = decoder.decode(header.get("model"), "model")
     except (KeyError, TypeError, AttributeError, IndexError) as exc:
@@ -410,121 +289,6 @@ def _warn_versions(header, path):
         warnings.warn(f"{path} holds scikit-learn objects written with scikit-learn {written}; "
                       f"this is {sklearn.__version__}. Their attributes may differ between "
                       "versions: check the model's predictions.", UserWarning, stacklevel=3)
-
-
-class _Decoder:
-    """JSON nodes back into values; only registered classes and engines are built."""
-
-    _TAGS = ("$array", "$scalar", "$float", "$dtype", "$tuple", "$dict", "$objects", "$index",
-             "$object")
-
-    def __init__(self, arrays, path):
-        self.arrays = arrays
-        self.path = path
-        self.used = set()
-        self.sklearn_state = False
-
-    def fail(self, where, message):
-        return ValueError(f"{self.path}: {where}: {message}")
-
-    def decode(self, node, where):
-        if node is None or isinstance(node, (bool, int, float, str)):
-            return node
-        if isinstance(node, list):
-            return [self.decode(item, f"{where}[{i}]") for i, item in enumerate(node)]
-        tag = next(iter(node), None) if isinstance(node, dict) else None
-        if tag not in self._TAGS:
-            raise self.fail(where, f"unknown node {str(node)[:80]!r}.")
-        return getattr(self, tag[1:])(node, where)
-
-    def array(self, node, where):
-        name = node["$array"]
-        if name not in self.arrays:
-            raise self.fail(where, f"the array {name!r} is not in the file.")
-        self.used.add(name)
-        return self.arrays[name]
-
-    def scalar(self, node, where):
-        dtype = np.dtype(node["$scalar"])
-        if dtype.kind not in "biuf":
-            raise self.fail(where, f"a scalar of dtype {dtype} is not allowed.")
-        value = self.decode(node["value"], where)
-        if not isinstance(value, (bool, int, float)):
-            raise self.fail(where, f"a scalar cannot hold {value!r}.")
-        return dtype.type(value)
-
-    def float(self, node, where):
-        if node["$float"] not in ("inf", "-inf", "nan"):
-            raise self.fail(where, f"{node['$float']!r} is not a float.")
-        return float(node["$float"])
-
-    def dtype(self, node, where):
-        dtype = np.dtype(node["$dtype"])
-        if dtype.kind not in "biufUO":
-            raise self.fail(where, f"dtype {dtype} is not allowed.")
-        return dtype
-
-    def tuple(self, node, where):
-        if not isinstance(node["$tuple"], list):
-            raise self.fail(where, "a tuple node must hold a list.")
-        return tuple(self.decode(node["$tuple"], where))
-
-    def dict(self, node, where):
-        return {self.decode(key, where): self.decode(value, f"{where}[{key!r}]")
-                for key, value in node["$dict"]}
-
-    def objects(self, node, where):
-        items = self.decode(node["$objects"], where)
-        if any(not (item is None or isinstance(item, (bool, int, float, str)))
-               for item in items):
-            raise self.fail(where, "an object array may hold numbers and text only.")
-        array = np.empty(len(items), dtype=object)
-        array[:] = items
-        return array.reshape(node["shape"])
-
-    def index(self, node, where):
-        engine = ENGINES.get(node["$index"])
-        if engine is None:
-            raise self.fail(where, f"unknown search engine {node['$index']!r}; known: "
-                                   f"{sorted(ENGINES)}.")
-        part = node["metric"]
-        metric = ResolvedMetric._from_state(
-            {name: self.array(ref, where) for name, ref in part["arrays"].items()},
-            self.decode(part["scalars"], where))
-        if metric.kernel.kind not in engine.kinds:
-            raise self.fail(where, f"the {engine.name!r} engine cannot search metric "
-                                   f"{metric.name!r}.")
-        return engine._from_state(metric, {name: self.array(ref, where)
-                                           for name, ref in node["arrays"].items()},
-                                  self.decode(node["scalars"], where))
-
-    def object(self, node, where):
-        entry = _BY_NAME.get(node["$object"])
-        if entry is None:
-            raise self.fail(where, f"unknown class {node['$object']!r}; model files hold "
-                                   f"{', '.join(_BY_NAME)}.")
-        cls = entry.resolve()
-        params = {name: self.decode(value, f"{where}.{name}")
-                  for name, value in node["params"].items()}
-        unknown = set(params) - set(cls._get_param_names())
-        if unknown:
-            raise self.fail(where, f"{entry.name} has no parameters {sorted(unknown)}.")
-        model = cls(**params)
-        for name, value in node["fitted"].items():
-            if (not name.isidentifier() or name.startswith("__") or name in params
-                    or hasattr(cls, name) or name in entry.derived):
-                raise self.fail(where, f"{name!r} cannot be a fitted attribute of "
-                                       f"{entry.name}.")
-            setattr(model, name, self.decode(value, f"{where}.{name}"))
-        if entry.after_load is not None:
-            try:
-                entry.after_load(model)
-            except (AttributeError, TypeError) as exc:
-                raise self.fail(where, f"the stored {entry.name} is incomplete ({exc}).") \
-                    from None
-        self.sklearn_state |= entry.name.startswith("sklearn.") or entry.name.endswith(
-            "KNNImputer")
-        return model
 
 
 # -- describing ----------------------------------------------------------------------------
