@@ -412,28 +412,36 @@ def test_swapped_arrays_are_refused(saved):
     (lambda h: h["model"]["fitted"]["_index"].update({"$index": "ball_tree"}),
      "unknown search engine 'ball_tree'"),
     (lambda h: h["model"]["fitted"].update(predict=1), "'predict' cannot be a fitted attribute"),
+    (lambda h: h["model"]["params"].update(evil=1), r"has no parameters \['evil'\]"),
     (lambda h: h["model"]["fitted"].pop("_y"), "incomplete"),
     (lambda h: h["model"]["fitted"].update(n_samples_fit_=299), "does not match the estimator"),
     (lambda h: h["model"]["fitted"]["_index"]["scalars"].update({"$dict": []}),
      "scalar 'n_samples' must be int"),
     (lambda h: h["model"]["fitted"].update(_y={"$pickle": "..."}), "unknown node"),
     (lambda h: h.pop("format"), "does not describe a nearkit model"),
-], ids=["version", "class", "os-system", "engine", "method", "missing", "size", "scalar",
-        "node", "format"])
+], ids=["version", "class", "os-system", "engine", "method", "parameter", "missing", "size",
+        "scalar", "node", "format"])
 def test_a_header_nearkit_did_not_write_is_refused(saved, edit, message):
     _rewrite(saved, edit)
     with pytest.raises(ValueError, match=message):
         nearkit.load(saved)
 
 
-def test_links_out_of_range_are_refused(saved, tmp_path):
-    """A file whose hashes match but whose permutation points outside the training set
-    (deliberately written) never reaches a kernel."""
-    model = nearkit.load(saved)
-    arrays, scalars = model._index._state()
-    arrays["perm"] = arrays["perm"] + 5
-    with pytest.raises(ValueError, match=r"Index array 'perm' holds entries outside \[-1, 300\)"):
-        type(model._index)._from_state(model._index.metric, arrays, scalars)
+@pytest.mark.parametrize(("engine", "name", "change", "message"), [
+    ("tiled", "perm", lambda perm: perm + 5, r"'perm' holds entries outside \[-1, 2600\)"),
+    ("gemm", "tree_left", lambda left: np.where(left >= 0, 0, left), "not describe a tree"),
+    ("kd_tree", "perm", lambda perm: perm - 1, r"'perm' holds entries outside \[0, 2600\)"),
+    ("kd_tree", "left", lambda left: np.where(left >= 0, 0, left), "not describe a tree"),
+])
+def test_links_out_of_range_are_refused(data, engine, name, change, message):
+    """A file whose hashes match but whose permutation or tree links point outside the
+    index (deliberately written) never reaches a kernel."""
+    X, y, _ = data
+    index = KNNClassifier(algorithm=engine).fit(X, y)._index
+    arrays, scalars = index._state()
+    arrays[name] = change(arrays[name])
+    with pytest.raises(ValueError, match=message):
+        type(index)._from_state(index.metric, arrays, scalars)
 
 
 def test_other_files_are_refused(data, tmp_path):
