@@ -270,6 +270,24 @@ def test_save_refuses_code_and_unknown_classes(data, tmp_path):
     assert not path.exists()
 
 
+def test_values_of_every_kind_round_trip():
+    """The generic encoding of fitted attributes (model_selection's cv_results_ included:
+    masked object columns, lists of dicts)."""
+    from nearkit._modelcodec import Decoder, Encoder
+
+    column = np.ma.MaskedArray(np.array([3, None, 5], dtype=object), mask=[False, True, False])
+    value = {"params": [{"n_neighbors": 3, "weights": "uniform"}, {"p": np.inf}],
+             "param_n_neighbors": column, "rank": np.array([2, 1], dtype=np.int32),
+             "names": np.array(["a", "b"], dtype=object), 7: (np.float64(0.5), np.int64(-2),
+                                                          np.dtype("float32"), float("nan"))}
+    arrays = {}
+    node = Encoder(arrays, REGISTRY).encode(value, "value")
+    back = Decoder(arrays, "memory", REGISTRY).decode(json.loads(json.dumps(node)), "value")
+    assert repr(back) == repr(value)
+    assert isinstance(back["param_n_neighbors"], np.ma.MaskedArray)
+    np.testing.assert_array_equal(back["param_n_neighbors"].mask, column.mask)
+
+
 def test_every_public_estimator_is_registered():
     registered = {entry.resolve() for entry in REGISTRY}
     public = {getattr(nearkit, name) for name in nearkit.__all__}

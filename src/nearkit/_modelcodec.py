@@ -7,7 +7,8 @@ themselves; everything else is an object with one tag key first:
 - ``{"$scalar": dtype, "value": v}``, ``{"$float": "inf" | "-inf" | "nan"}``,
   ``{"$dtype": dtype}``: NumPy scalars, non-finite floats, dtypes;
 - ``{"$tuple": [...]}``, ``{"$dict": [[key, value], ...]}``,
-  ``{"$objects": [...], "shape": [...]}`` (an object array of numbers and text);
+  ``{"$objects": [...], "shape": [...]}`` (an object array of numbers and text),
+  ``{"$masked": data, "mask": mask}`` (a masked array, as in ``cv_results_``);
 - ``{"$index": engine, "metric": {...}, "arrays": {...}, "scalars": ...}``: a search index
   from its ``_state`` (:mod:`nearkit.search`) and its metric's
   (:class:`~nearkit.metrics.ResolvedMetric`);
@@ -93,6 +94,9 @@ class Encoder:
             return value
         if isinstance(value, float):
             return value if math.isfinite(value) else {"$float": repr(value)}
+        if isinstance(value, np.ma.MaskedArray):  # (GridSearchCV-style cv_results_ columns)
+            return {"$masked": self.ndarray(value.data, where),
+                    "mask": self.ndarray(np.ma.getmaskarray(value), f"{where}.mask")}
         if isinstance(value, np.ndarray):
             return self.ndarray(value, where)
         if isinstance(value, np.dtype):
@@ -157,8 +161,8 @@ class Decoder:
     :data:`nearkit.search.ENGINES` are built; ``used`` collects the arrays read, and
     ``sklearn_state`` whether some object's state is scikit-learn's."""
 
-    _TAGS = ("$array", "$scalar", "$float", "$dtype", "$tuple", "$dict", "$objects", "$index",
-             "$object")
+    _TAGS = ("$array", "$scalar", "$float", "$dtype", "$tuple", "$dict", "$objects", "$masked",
+             "$index", "$object")
 
     def __init__(self, arrays, path, registry):
         self.arrays = arrays
@@ -224,6 +228,13 @@ class Decoder:
         array = np.empty(len(items), dtype=object)
         array[:] = items
         return array.reshape(node["shape"])
+
+    def masked(self, node, where):
+        data, mask = self.decode(node["$masked"], where), self.decode(node["mask"], where)
+        if not (isinstance(data, np.ndarray) and isinstance(mask, np.ndarray)
+                and mask.dtype == bool and mask.shape == data.shape):
+            raise self.fail(where, "a masked array needs data and a boolean mask of its shape.")
+        return np.ma.MaskedArray(data, mask=mask)
 
     def index(self, node, where):
         engine = ENGINES.get(node["$index"])
