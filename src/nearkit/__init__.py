@@ -2,6 +2,7 @@
 
 from nearkit.classifier import KNNClassifier
 from nearkit.impute import KNNImputer
+from nearkit.io import load, save
 from nearkit.model_selection import KNNClassifierCV, KNNRegressorCV
 from nearkit.outliers import KNNOutlierDetector
 from nearkit.regressor import KNNRegressor
@@ -16,6 +17,8 @@ __all__ = [
     "KNNRegressorCV",
     "NearestNeighbors",
     "__version__",
+    "load",
+    "save",
 ]
 
 try:

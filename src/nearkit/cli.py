@@ -14,6 +14,7 @@ import sys
 #: module path of each sub-command group; each module defines ``register(subparsers)``,
 #: which adds its parsers and sets ``func`` (called with the parsed namespace).
 SUBCOMMANDS = (
+    "nearkit._model_cli",
     "nearkit.datasets._cli",
     "nearkit.bench.cli",
     "nearkit._compile",
@@ -24,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     from nearkit import __version__
 
     parser = argparse.ArgumentParser(
-        prog="nearkit", description="Exact k-nearest-neighbour classification and its benchmark."
+        prog="nearkit", description="Exact k-nearest-neighbour models from CSV tables, and their "
+        "benchmark."
     )
     parser.add_argument("--version", action="version", version=f"nearkit {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -119,6 +119,45 @@ class ResolvedMetric:
     whitening: np.ndarray | None = None
     scale: float = 1.0
 
+    def _state(self):
+        """``(arrays, scalars)`` from which :meth:`_from_state` rebuilds this metric (for
+        :mod:`nearkit.io`): the name, the kernel record, ``p``, the scale, and the
+        Mahalanobis ``VI`` and whitening."""
+        arrays = {"VI": self.params["VI"]} if "VI" in self.params else {}
+        if self.whitening is not None:
+            arrays["whitening"] = self.whitening
+        scalars = {"name": self.name, "kind": self.kernel.kind,
+                   "correction": self.kernel.correction, "p": self.kernel.p,
+                   "scale": self.scale}
+        return arrays, scalars
+
+    @classmethod
+    def _from_state(cls, arrays, scalars):
+        """The metric :meth:`_state` described; a ValueError names what does not fit the
+        metric table."""
+        name = scalars.get("name")
+        if name not in METRICS:
+            raise ValueError(f"Unknown metric {name!r} in the stored metric; expected one of "
+                             f"{sorted(METRICS)}.")
+        spec = METRICS[name]
+        p, scale = scalars.get("p"), scalars.get("scale")
+        if (scalars.get("kind"), scalars.get("correction")) != (spec.kind, spec.correction) \
+                or type(p) is not float or type(scale) is not float \
+                or not (p > 0 and math.isfinite(p) and scale > 0):
+            raise ValueError(f"The stored kernel record of metric {name!r} does not match the "
+                             f"metric table: {scalars}.")
+        whiten = spec.prepare == "whiten"
+        W, VI = arrays.get("whitening"), arrays.get("VI")
+        if set(arrays) != ({"whitening", "VI"} if whiten else set()) or whiten and not (
+                W.dtype == VI.dtype == np.float64 and W.ndim == 2
+                and VI.shape == (W.shape[0], W.shape[0])):
+            raise ValueError(f"The stored {name!r} metric needs "
+                             + ("a VI of shape (d, d) and a whitening of shape (d, rank), "
+                                if whiten else "no arrays, ")
+                             + f"float64; got {({k: v.shape for k, v in arrays.items()})}.")
+        params = {"VI": VI} if whiten else {"p": p} if spec.uses_p else {}
+        return cls(name, spec, KernelMetric(spec.kind, spec.correction, p), params, W, scale)
+
     @property
     def is_true_metric(self):
         """False for Minkowski with 0 < p < 1, which breaks the triangle inequality."""

@@ -22,6 +22,7 @@ Examples
 True
 """
 
+from nearkit.datasets._encoder import TableEncoder
 from nearkit.datasets._errors import ChecksumError, DatasetNotFoundError, DownloadError, SchemaError
 from nearkit.datasets._files import user_cache_dir
 from nearkit.datasets._load import (
@@ -45,6 +46,7 @@ __all__ = [
     "DatasetStatus",
     "DownloadError",
     "SchemaError",
+    "TableEncoder",
     "check_dataset_name",
     "dataset_from_frame",
     "dataset_status",

@@ -10,13 +10,11 @@ import numpy as np
 import pandas as pd
 
 from nearkit.datasets import _files
+from nearkit.datasets._encoder import TableEncoder
 from nearkit.datasets._errors import SchemaError
 from nearkit.datasets._registry import BUNDLED, SPECS, get_spec
 from nearkit.datasets._tables import (
-    BOOLEANS,
-    ROWS_COUNTED,
     Dataset,
-    bad_cells,
     check_columns,
     class_summary,
     empty_cells,
@@ -281,7 +279,8 @@ def load_csv(
     Returns
     -------
     Dataset
-        ``frame``, ``X``, ``y``, ``target``, ``description`` and ``info``.
+        ``frame``, ``X``, ``y``, ``target``, ``description`` and ``info``, and ``encoder``:
+        the fitted :class:`TableEncoder` that made ``X``, to encode other tables the same way.
 
     Raises
     ------
@@ -324,13 +323,10 @@ def load_csv(
         classes = [str(value) for value in uniques]
         shown = ", ".join(classes[:10]) + (f", ... ({len(classes)} classes)" if len(classes) > 10 else "")
         rule = f"class code of {target} ({shown})"
-    dropped = {column: "asked for (drop=...)" for column in drop}
-    pieces = []
-    for column in frame.columns:
-        if column == target or column in dropped:
-            continue
-        pieces.extend(_csv_feature(frame[column], column, dropped, max_categories, where=where))
-    X = pd.concat(pieces, axis=1) if pieces else pd.DataFrame(index=frame.index)
+    encoder = TableEncoder(target, drop=drop, max_categories=max_categories,
+                           na_values=na_values)
+    X = encoder._fit(frame, where=where)
+    dropped = dict(encoder.dropped_)
     counts, balance, balance_text = class_summary(y, classes)
     info = {
         "name": path.stem,
@@ -348,48 +344,5 @@ def load_csv(
     lines.append(f"Features ({X.shape[1]}): {', '.join(X.columns)}")
     lines.extend(f"Dropped {column}: {reason}" for column, reason in dropped.items())
     lines.append(f"Class balance: {balance_text}")
-    return Dataset(path.stem, frame, X, y, rule, "\n".join(lines), info)
+    return Dataset(path.stem, frame, X, y, rule, "\n".join(lines), info, encoder)
 
-
-def _csv_feature(
-    values: pd.Series, column: str, dropped: dict, max_categories: int, *, where: str
-) -> list:
-    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-        return [values.astype(np.float64)]
-    levels = sorted(str(level) for level in values.dropna().unique())
-    if set(levels) <= {"True", "False"}:
-        return [values.map(BOOLEANS).astype(np.float64).rename(column)]
-    numbers = _mostly_numbers(values, column, where=where)
-    if numbers is not None:
-        return [numbers]
-    if len(levels) > max_categories:
-        dropped[column] = f"text with {len(levels):,} levels (> max_categories={max_categories})"
-        return []
-    text = values.astype(str)
-    return [
-        pd.Series((text == level).to_numpy(np.float64), index=values.index, name=f"{column}_{level}")
-        for level in levels
-    ]
-
-
-def _mostly_numbers(values: pd.Series, column: str, *, where: str) -> pd.Series | None:
-    """The column as float64 when more than half of its non-empty cells are numbers.
-
-    ``None`` when it is text; a :class:`SchemaError` naming the other cells when some are not
-    numbers.
-    """
-    numbers = pd.to_numeric(values, errors="coerce")
-    present = values.notna()
-    n_numbers, n_present = int(numbers.notna().sum()), int(present.sum())
-    if 2 * n_numbers <= n_present:
-        return None
-    bad = present & numbers.isna()
-    if bad.any():
-        markers = tuple(dict.fromkeys(str(value) for value in values[bad]))[:5]
-        raise SchemaError(
-            f"{where}: column {column!r} holds numbers ({n_numbers:,} of {n_present:,} "
-            f"non-empty cells) and text in {bad_cells(values, bad)} ({ROWS_COUNTED}). "
-            f"If these mark missing values, pass na_values={markers!r} to read them as NaN; "
-            f"otherwise correct the file, or leave the column out with drop=[{column!r}]."
-        )
-    return numbers.astype(np.float64).rename(column)

@@ -37,6 +37,9 @@ class Dataset:
     info : dict
         Machine-readable facts: source, checksums, ``n_rows``, ``n_features``,
         ``class_counts``, ``class_balance``, ``is_full``, ...
+    encoder : TableEncoder or None
+        For a table from :func:`load_csv`: the fitted column plan that made ``X`` from
+        ``frame``, which encodes other tables the same way (None for the other loaders).
     """
 
     name: str
@@ -46,6 +49,7 @@ class Dataset:
     target: str
     description: str
     info: dict[str, Any] = field(default_factory=dict)
+    encoder: Any = None
 
     def __repr__(self) -> str:
         return (

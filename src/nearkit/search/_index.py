@@ -33,6 +33,8 @@ class Index:
 
     #: engine name, as ``algorithm=`` takes it
     name = ""
+    #: width of the prepared training points (set by ``_build``; the rank for Mahalanobis)
+    n_features = None
     #: surrogate kinds (:mod:`nearkit._kernels.distances`) the engine can search
     kinds = frozenset()
 
@@ -141,6 +143,75 @@ class Index:
         """Ragged (offsets, dist, ind) of the points within ``radius`` of each prepared query
         (surrogates filtered at ``r_limit``), rows in query order."""
         raise NotImplementedError
+
+    # -- persistence (:mod:`nearkit.io`) ---------------------------------------------------
+
+    def _state(self):
+        """The built index as ``(arrays, scalars)``: name -> ndarray, and name -> JSON value
+        (numbers, strings, None), everything :meth:`_from_state` needs to answer queries."""
+        return {}, {"n_samples": self.n_samples}
+
+    def _set_state(self, arrays, scalars):
+        """Take the arrays and scalars of :meth:`_state` back (checked by the caller to be
+        the dtypes and shapes :func:`check_state` names); subclasses extend it."""
+        check_state({}, scalars, {}, {"n_samples": int})
+        self.n_samples = scalars["n_samples"]
+
+    @classmethod
+    def _from_state(cls, metric, arrays, scalars):
+        """The index :meth:`_state` described, over ``metric``, without building anything.
+
+        Raises
+        ------
+        ValueError
+            Naming the array or scalar that is missing or of the wrong shape or dtype.
+        """
+        index = cls.__new__(cls)
+        index.metric = metric
+        index._set_state(arrays, scalars)
+        return index
+
+
+def check_state(arrays, scalars, expected, scalar_types=None):
+    """Raise a ValueError unless ``arrays`` holds exactly the arrays of ``expected`` (name ->
+    (dtype, shape); in a shape, ``None`` stands for any length and a string for a length
+    that must be the same wherever the string appears) and ``scalars`` a value of the given
+    type for every name of ``scalar_types`` (name -> int or float).
+
+    Returns the lengths the strings in the shapes stood for.
+    """
+    for name, kind in (scalar_types or {}).items():
+        value = scalars.get(name)
+        if type(value) is not kind:
+            raise ValueError(f"The index state's scalar {name!r} must be {kind.__name__}; "
+                             f"got {value!r}.")
+    missing = [name for name in expected if name not in arrays]
+    unexpected = sorted(set(arrays) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"The index state lacks the arrays {missing} or has unexpected "
+                         f"ones {unexpected}.")
+    sizes = {}
+    for name, (dtype, shape) in expected.items():
+        array = arrays[name]
+        ok = array.dtype == np.dtype(dtype) and array.ndim == len(shape)
+        for length, want in zip(array.shape, shape):
+            if isinstance(want, str):
+                want = sizes.setdefault(want, length)
+            ok = ok and (want is None or length == want)
+        if not ok:
+            raise ValueError(f"Index array {name!r} has dtype {array.dtype} and shape "
+                             f"{array.shape}; expected {np.dtype(dtype)} and "
+                             f"{tuple(sizes.get(s, s) for s in shape)}.")
+    return sizes
+
+
+def check_links(name, values, low, high):
+    """Raise a ValueError unless every entry of the integer array ``values`` (positions,
+    permutations, child links of a stored index) lies in ``[low, high)``: the kernels index
+    with them unchecked."""
+    if values.size and (values.min() < low or values.max() >= high):
+        raise ValueError(f"Index array {name!r} holds entries outside [{low}, {high}): the "
+                         "index it describes is not one nearkit built.")
 
 
 def valid_engines(spec):

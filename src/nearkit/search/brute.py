@@ -22,8 +22,8 @@ from nearkit._kernels.brute32 import (
 from nearkit._kernels.distances import ABS, MAX, POWER, SQUARES
 from nearkit._kernels.radius import brute_radius
 from nearkit._kernels.select import empty_heap, merge_heaps
-from nearkit.search._float32 import float32_space
-from nearkit.search._index import Index
+from nearkit.search._float32 import Float32Space, float32_space
+from nearkit.search._index import Index, check_state
 from nearkit.search._radius import join_blocks
 from nearkit.search._threads import SERIAL_WORK, map_ranges, run_ranges
 
@@ -67,6 +67,42 @@ class BruteForceIndex(Index):
     @property
     def data(self):
         return self._X
+
+    def _state(self):
+        arrays, scalars = super()._state()
+        arrays["X"] = self._X
+        if self._XT is not None:
+            arrays["XT"] = self._XT
+        scalars.update(tile=self.tile, float32=self._points32 is not None)
+        if self._points32 is not None:
+            arrays.update(XT32=self._points32.XT32, m_x=self._points32.m_x,
+                          center=self._space.center)
+            scalars.update(s0=self._space.s0, s1=self._space.s1, c=self._c,
+                           scale_r=self._points32.scale_r)
+        return arrays, scalars
+
+    def _set_state(self, arrays, scalars):
+        super()._set_state(arrays, scalars)
+        float32 = scalars.get("float32") is True
+        expected = {"X": ("f8", (self.n_samples, "d"))}
+        if float32:
+            expected.update(XT32=("f4", ("d", self.n_samples)), m_x=("f4", (self.n_samples,)),
+                            center=("f8", ("d",)))
+        if "XT" in arrays or not float32:
+            expected["XT"] = ("f8", ("d", self.n_samples))
+        check_state(arrays, scalars, expected,
+                    {"tile": int, **dict.fromkeys(("s0", "s1", "c", "scale_r") if float32
+                                                  else (), float)})
+        self._X = arrays["X"]
+        self._XT = arrays.get("XT")
+        self.n_features = self._X.shape[1]
+        self.tile = scalars["tile"]
+        self._points32 = self._space = None
+        if float32:
+            self._space = Float32Space(scalars["s0"], arrays["center"], scalars["s1"])
+            self._c = scalars["c"]
+            self._points32 = Float32Points(arrays["XT32"], arrays["m_x"], self._X,
+                                           scalars["scale_r"])
 
     def _margins(self, scaled32, squared_norms):
         """``c N(x)`` per row of a scaled float32 array (float64), given its squared norms."""

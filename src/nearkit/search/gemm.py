@@ -14,7 +14,8 @@ import numpy as np
 
 from nearkit._kernels.distances import SQUARES
 from nearkit._kernels.gemm import GemmQueries, GemmTiles, gemm_knn
-from nearkit.search._float32 import float32_space
+from nearkit.search._float32 import Float32Space, float32_space
+from nearkit.search._index import check_state
 from nearkit.search.brute import BruteForceIndex
 from nearkit.search.tiled import TileLayout
 
@@ -36,6 +37,7 @@ class GemmIndex(TileLayout):
         self._fallback = None
         if self._space is None:  # float64 search (see float32_space)
             self._fallback = BruteForceIndex.on_prepared(X, self.metric, n_threads)
+            self.n_features = X.shape[1]
             return
         valid = self._layout(X, layout)
         self._c = 4.0 * (self.n_features + 16) * 2.0**-24
@@ -50,6 +52,38 @@ class GemmIndex(TileLayout):
     @property
     def data(self):
         return self._fallback.data if self._fallback is not None else super().data
+
+    def _state(self):
+        if self._fallback is not None:  # the float64 brute-force index, under "fallback."
+            arrays, scalars = self._fallback._state()
+            return ({f"fallback.{name}": array for name, array in arrays.items()},
+                    {"fallback": scalars})
+        arrays, scalars = super()._state()
+        arrays.update(tiles32=self._gtiles.tiles32, w32=self._gtiles.w32,
+                      center=self._space.center)
+        scalars.update(s0=self._space.s0, s1=self._space.s1, c=self._c,
+                       scale2=self._gtiles.scale2)
+        return arrays, scalars
+
+    def _set_state(self, arrays, scalars):
+        if "fallback" in scalars:
+            self._space = None
+            inner = {name.removeprefix("fallback."): array for name, array in arrays.items()}
+            if len(inner) != len(arrays) or not isinstance(scalars["fallback"], dict):
+                raise ValueError("The index state mixes a float64 fallback with tiles.")
+            self._fallback = BruteForceIndex._from_state(self.metric, inner,
+                                                         scalars["fallback"])
+            self.n_samples = self._fallback.n_samples
+            self.n_features = self._fallback.n_features
+            return
+        super()._set_state(arrays, scalars, extra={
+            "tiles32": ("f4", ("padded", "d")), "w32": ("f4", ("padded",)),
+            "center": ("f8", ("d",))})
+        check_state({}, scalars, {}, dict.fromkeys(("s0", "s1", "c", "scale2"), float))
+        self._fallback = None
+        self._space = Float32Space(scalars["s0"], arrays["center"], scalars["s1"])
+        self._c = scalars["c"]
+        self._gtiles = GemmTiles(arrays["tiles32"], arrays["w32"], self._Xp, scalars["scale2"])
 
     def _search(self, points, self_index, k, n_threads, out):
         if self._fallback is not None:

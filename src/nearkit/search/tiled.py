@@ -26,7 +26,7 @@ from nearkit._kernels.tiled import (
     partition,
     tiled_knn,
 )
-from nearkit.search._index import Index
+from nearkit.search._index import Index, check_links, check_state
 from nearkit.search._radius import join_blocks, reorder_rows
 from nearkit.search._threads import map_ranges, run_ranges, single_threaded_blas
 
@@ -67,6 +67,46 @@ class TileLayout(Index):
     @property
     def data(self):
         return self._Xp[self._position]
+
+    def _state(self):
+        arrays, scalars = super()._state()
+        arrays.update(Xp=self._Xp, position=self._position, **self._tiles._asdict())
+        arrays.update(zip(("tree_dim", "tree_value", "tree_left", "tree_right"), self._tree))
+        return arrays, scalars
+
+    def _set_state(self, arrays, scalars, extra=None):
+        """Restore the tiles; ``extra`` adds the expected dtypes and shapes of a subclass's
+        arrays (with the lengths 'padded', 'tiles', 'd' of the layout)."""
+        super()._set_state(arrays, scalars)
+        n = self.n_samples
+        tree = ("tree_dim", "tree_value", "tree_left", "tree_right")
+        sizes = check_state(arrays, scalars, {
+            "Xp": ("f8", ("padded", "d")), "position": ("i8", (n,)),
+            "XT": ("f8", ("d", "padded")), "perm": ("i8", ("padded",)),
+            "tile_start": ("i8", ("starts",)), "box_lo": ("f8", ("tiles", "d")),
+            "box_hi": ("f8", ("tiles", "d")),
+            **{name: ("f8" if name == "tree_value" else "i8", ("nodes",)) for name in tree},
+            **(extra or {}),
+        })
+        n_tiles, n_nodes = sizes["tiles"], sizes["nodes"]
+        starts = arrays["tile_start"]
+        if (len(starts) != n_tiles + 1 or starts[0] != 0 or starts[-1] != sizes["padded"]
+                or np.any(np.diff(starts) < 0)):
+            raise ValueError("Index array 'tile_start' does not cut the padded points into "
+                             f"{n_tiles} tiles.")
+        check_links("perm", arrays["perm"], -1, n)
+        check_links("position", arrays["position"], 0, sizes["padded"])
+        check_links("tree_dim", arrays["tree_dim"], 0, sizes["d"])
+        node = np.arange(n_nodes)
+        for name in ("tree_left", "tree_right"):  # a leaf -t - 1, or a node after this one
+            links = arrays[name]
+            check_links(name, links, -n_tiles, n_nodes)
+            if np.any((links >= 0) & (links <= node)):
+                raise ValueError(f"Index array {name!r} does not describe a tree.")
+        self.n_features = sizes["d"]
+        self._Xp, self._position = arrays["Xp"], arrays["position"]
+        self._tiles = Tiles(*(arrays[name] for name in Tiles._fields))
+        self._tree = tuple(arrays[name] for name in tree)
 
     def _sorted_queries(self, points, self_index):
         """The queries sorted by home tile (:class:`TileQueries`), and that order."""
