@@ -79,7 +79,7 @@ class KNNClassifier(ClassifierMixin, WeightedNeighborsMixin, NeighborsBase):
         Class labels, sorted.
     n_features_in_ : int
         Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when X had string column names.
     n_samples_fit_ : int
         Number of training samples.

@@ -61,7 +61,7 @@ class KNNImputer(_SKLearnKNNImputer):
     ----------
     indicator_ : MissingIndicator or None
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     Examples
     --------

@@ -66,6 +66,7 @@ class MetricSpec:
     formula: str = ""
 
 
+#: the metric table: canonical name -> its row, a :class:`MetricSpec`
 METRICS = {spec.name: spec for spec in (
     MetricSpec("euclidean", ("l2",), kd.SQUARES, kd.SQRT, sklearn_name="euclidean",
                formula="sqrt(sum_j (a_j - b_j)^2)"),

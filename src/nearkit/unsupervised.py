@@ -41,7 +41,7 @@ class NearestNeighbors(NeighborsBase):
     Attributes
     ----------
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         When X had string column names.
     n_samples_fit_ : int
     effective_metric_ : str

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+#: the names of the built-in weighting schemes (``weights=`` also takes a callable)
 WEIGHTS = ("uniform", "distance", "dudani", "gaussian")
 
 

@@ -35,6 +35,20 @@ _SHARED_NOTES = """
 """
 
 
+def _with_shared_notes(cls):
+    """Put the notes every sharded estimator shares before the Examples of its docstring.
+
+    (A string joined with ``+`` in the class body is an expression, not a docstring: it
+    would leave ``__doc__`` None.)
+    """
+    if cls.__doc__ is None:  # python -OO
+        return cls
+    head, examples, tail = cls.__doc__.partition("\n    Examples\n    --------\n")
+    cls.__doc__ = head.rstrip() + "\n" + _SHARED_NOTES + examples + tail
+    return cls
+
+
+@_with_shared_notes
 class ShardedNearestNeighbors(ShardedNeighborsBase):
     """Exact nearest-neighbour search whose training rows stay on the Dask workers.
 
@@ -70,7 +84,7 @@ class ShardedNearestNeighbors(ShardedNeighborsBase):
     Attributes
     ----------
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when X was a DataFrame; queries must then have the same columns in
         the same order.
     n_samples_fit_ : int
@@ -79,7 +93,7 @@ class ShardedNearestNeighbors(ShardedNeighborsBase):
         As for :class:`~nearkit.NearestNeighbors` (the matrix every shard uses).
     shard_sizes_ : tuple of int
         Rows of each shard (non-empty row blocks of X), in training-row order.
-    """ + _SHARED_NOTES + """
+
     Examples
     --------
     >>> import dask.array as da
@@ -87,8 +101,8 @@ class ShardedNearestNeighbors(ShardedNeighborsBase):
     >>> from nearkit.dask import ShardedNearestNeighbors
     >>> X = da.from_array(np.arange(20.0).reshape(10, 2), chunks=(4, 2))  # 3 shards
     >>> search = ShardedNearestNeighbors(n_neighbors=2).fit(X)
-    >>> search.kneighbors(np.array([[4.1, 5.0]]))[1]
-    array([[2, 1]])
+    >>> search.kneighbors(np.array([[4.1, 5.0]]))[1]  # rows [4, 5] and [6, 7]
+    array([[2, 3]])
     """
 
     _n_neighbors_bounded_at_fit = False
@@ -121,6 +135,7 @@ class ShardedNearestNeighbors(ShardedNeighborsBase):
         return self
 
 
+@_with_shared_notes
 class ShardedKNNClassifier(ClassifierMixin, WeightedNeighborsMixin, ShardedNeighborsBase):
     """Exact k-nearest-neighbour classifier whose training rows stay on the Dask workers.
 
@@ -153,7 +168,7 @@ class ShardedKNNClassifier(ClassifierMixin, WeightedNeighborsMixin, ShardedNeigh
     --------
     nearkit.KNNClassifier : the single-machine estimator this one reproduces.
     nearkit.dask.ParallelPredictor : query-parallel prediction with a fitted model.
-    """ + _SHARED_NOTES + """
+
     Examples
     --------
     >>> import dask.array as da
@@ -267,6 +282,7 @@ class ShardedKNNClassifier(ClassifierMixin, WeightedNeighborsMixin, ShardedNeigh
         return float(accuracy_score(y, predicted, sample_weight=sample_weight))
 
 
+@_with_shared_notes
 class ShardedKNNRegressor(RegressorMixin, WeightedNeighborsMixin, ShardedNeighborsBase):
     """Exact k-nearest-neighbour regression whose training rows stay on the Dask workers.
 
@@ -291,7 +307,7 @@ class ShardedKNNRegressor(RegressorMixin, WeightedNeighborsMixin, ShardedNeighbo
     n_features_in_, feature_names_in_, n_samples_fit_, effective_metric_,
     effective_metric_params_, shard_sizes_
         As for :class:`ShardedNearestNeighbors`.
-    """ + _SHARED_NOTES + """
+
     Examples
     --------
     >>> import dask.array as da
