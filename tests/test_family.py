@@ -316,14 +316,7 @@ def test_fractional_sample_weights(weights):
                               .predict(Q)))
 
 
-_BUG_TENTHS = pytest.mark.xfail(strict=True, reason=(
-    "library bug: weights.mass_counts leaves a rounding residue (1 - 10 * 0.1 = 1.1e-16) to "
-    "the next neighbour, and compute_weights counts any count > 0, so d_k (dudani, and "
-    "gaussian's default sigma) is that of one neighbour too many"))
-
-
-@pytest.mark.parametrize("weights", [
-    pytest.param(w, marks=_BUG_TENTHS) if w in ("dudani", "gaussian") else w for w in WEIGHTS])
+@pytest.mark.parametrize("weights", WEIGHTS)
 def test_sample_weights_in_tenths(weights):
     """Rows of weight 0.1: ten rows make one neighbour's worth, so the answer is the
     unweighted one with 10k neighbours (as with halves above, but 0.1 is inexact in binary:
@@ -338,9 +331,6 @@ def test_sample_weights_in_tenths(weights):
             err_msg=f"k={k}")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "library bug: _base._check_param_values refuses n_neighbors > n_samples at fit even when "
-    "the sample weights (copies of their rows) sum to n_neighbors or more"))
 def test_integer_sample_weights_allow_more_neighbours_than_rows():
     """Four rows of weight 3 are twelve rows: six neighbours can be chosen among them."""
     X, y, Q = _continuous(n=4, m=5)
@@ -396,10 +386,6 @@ def test_balanced_class_weight_counts_sample_weights_as_copies():
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the division by zero behind it
-@pytest.mark.xfail(strict=True, reason=(
-    "library bug: a class whose rows all have sample weight 0 gets class_weight_ = inf "
-    "('balanced' divides by its weighted count), and 0 * inf = NaN for its rows among the "
-    "searched neighbours: every probability is NaN"))
 def test_balanced_class_weight_with_a_class_of_zero_weight():
     """Rows of weight 0 count as no row, so a class whose rows all weigh 0 has no vote: the
     probabilities are those of the rows that weigh something, with 0 for that class."""
@@ -620,9 +606,6 @@ def test_radius_over_the_pair_budget_fails_before_allocating(engine):
     assert peak.bytes < 64 << 20
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "library bug: search._radius.radius_limit computes radius**p with Python's float power, "
-    "which raises OverflowError (instead of giving inf) once radius**p exceeds 1.8e308"))
 @pytest.mark.parametrize("engine", [e for e in sorted(VALID_METRICS)
                                     if "minkowski" in VALID_METRICS[e]])
 def test_radius_whose_pth_power_overflows(engine):
@@ -715,10 +698,6 @@ def test_imputer_threads_give_identical_output():
     np.testing.assert_array_equal(one, two)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "library bug: impute.KNNImputer._impute_rows reads donor index 0 for the empty donor "
-    "slots (fewer donors than n_neighbors) and multiplies its value by weight 0; when training "
-    "row 0 is missing in that column the value is NaN and NaN * 0 = NaN: the cell stays NaN"))
 def test_imputer_with_fewer_donors_than_n_neighbors():
     """A cell with fewer donors than n_neighbors takes the mean of those it has (as
     scikit-learn does), whatever training row 0 holds."""

@@ -76,10 +76,17 @@ class NeighborsBase(BaseEstimator):
                                  f"got {getattr(self, name)!r}.")
         if self.n_jobs == 0:
             raise ValueError("n_jobs=0 is not a thread count; use None, -1 or a positive int.")
-        if self._n_neighbors_bounded_at_fit and self.n_neighbors > n_samples:
+        # with sample weights a row counts as that many copies: the bound is their sum
+        weights = getattr(self, "_sample_weight", None)
+        if weights is None and self._n_neighbors_bounded_at_fit and self.n_neighbors > n_samples:
             raise ValueError(
                 f"n_neighbors={self.n_neighbors} is larger than the number of training "
                 f"samples (n_samples = {n_samples})."
+            )
+        if weights is not None and self.n_neighbors > weights.sum():
+            raise ValueError(
+                f"n_neighbors={self.n_neighbors} is larger than the sum of the sample weights "
+                f"({weights.sum():g}): a weight counts as that many copies of its row."
             )
 
     # -- checks at every method ------------------------------------------------------------
@@ -227,7 +234,7 @@ class WeightedNeighborsMixin:
             dist, ind = self._neighbors(X, k)
             return ind, compute_weights(dist, self.weights, self.sigma)
         available = self.n_samples_fit_ - int(X is None)
-        n_search = k
+        n_search = min(k, available)
         while True:
             dist, ind = self._neighbors(X, n_search)
             counts = mass_counts(self._sample_weight[ind], k)

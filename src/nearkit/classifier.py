@@ -156,6 +156,9 @@ class KNNClassifier(ClassifierMixin, WeightedNeighborsMixin, NeighborsBase):
         if self.class_weight is not None:
             self.class_weight_ = compute_class_weight(
                 self.class_weight, classes=self.classes_, y=y, sample_weight=sample_weight)
+            # 'balanced' gives a class whose rows all weigh 0 an infinite weight; those rows
+            # never count among the neighbours, so their class weight is moot: 0
+            self.class_weight_[~np.isfinite(self.class_weight_)] = 0.0
         self._fit_index(X, self._sample_weight)
         return self
 

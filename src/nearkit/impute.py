@@ -157,7 +157,9 @@ class KNNImputer(_SKLearnKNNImputer):
         found = donors.ind != INDEX_SENTINEL
         dist = np.where(found, donors.dist, np.nan)
         weights = self._donor_weights(dist, found)
-        values = self._fit_X[np.where(found, donors.ind, 0), cell_col[:, None]]
+        # missing donors (fewer than n_neighbors rows have the column) weigh 0 and add 0
+        values = np.where(found, self._fit_X[np.where(found, donors.ind, 0), cell_col[:, None]],
+                          0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             imputed = (values * weights).sum(axis=1) / weights.sum(axis=1)
         none = ~found.any(axis=1)  # no training row shares a coordinate: the column's mean

@@ -130,7 +130,11 @@ def mass_counts(neighbour_weights, k):
     array([[2., 0., 2., 0.]])
     """
     before = np.cumsum(neighbour_weights, axis=1) - neighbour_weights
-    return np.clip(k - before, 0.0, neighbour_weights)
+    counts = np.clip(k - before, 0.0, neighbour_weights)
+    # rounding in the running sum of fractional weights can leave a share of 1e-16 to a
+    # row past the k-th unit; such a row does not count (it would move d_k)
+    counts[counts <= k * 1e-12] = 0.0
+    return counts
 
 
 def vote_proba(neigh_labels, weights, n_classes):

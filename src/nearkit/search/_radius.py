@@ -21,7 +21,7 @@ def radius_limit(radius, kernel):
         if kernel.correction == SQRT:
             r = radius * radius
         elif kernel.correction == ROOT:
-            r = radius**kernel.p if radius > 0 else 0.0
+            r = np.power(np.float64(radius), kernel.p)  # +inf beyond the float range
         elif kernel.correction == HALF:
             r = 2.0 * radius
         else:
