@@ -61,7 +61,7 @@ def compute_weights(distances, weights="uniform", sigma=None, counts=None):
 
 def _scheme(dist, weights, sigma, counted):
     if weights == "uniform":
-        return np.ones_like(dist)
+        return np.ones(dist.shape)
     if callable(weights) and not isinstance(weights, str):
         return _callable_weights(dist, weights)
     if counted is None:
@@ -166,7 +166,8 @@ def vote_proba(neigh_labels, weights, n_classes):
     proba = np.bincount(cells, weights=np.ravel(weights),
                         minlength=n_queries * n_classes).reshape(n_queries, n_classes)
     total = proba.sum(axis=1, keepdims=True)
-    check_total(total[:, 0])
+    if not (total > 0).all():
+        check_total(total[:, 0])
     proba /= total
     return proba
 
