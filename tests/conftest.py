@@ -8,6 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# The tests check the kernels: searches wait for them rather than being answered by the
+# NumPy engine while they load (tests/test_warmup.py checks that engine and its hand-over).
+os.environ.setdefault("NEARKIT_JIT", "wait")
+
 DATA_DIR = os.environ.get("NEARKIT_DATA")
 
 

@@ -39,7 +39,7 @@ import numba
 import numpy as np
 
 from nearkit._kernels.distances import exact_dist, pair_rdist, widen
-from nearkit._kernels.select import Heap, heap_init, heap_push, heap_sort_row
+from nearkit._kernels.select import Heap, heap_init, heap_push, heap_sort_row, order_of
 from nearkit._kernels.tiled import CHUNK, box_bounds, home_tiles
 
 #: second-level pre-filter width inside a chunk that holds a candidate
@@ -105,7 +105,7 @@ def _gemm_block(tiles, gtiles, queries, gqueries, metric, q0, max_width, heap):
     rows32 = np.empty_like(block32)
     live = np.empty(nb, dtype=np.int64)
     buf = np.empty(nb * max_width, dtype=np.float32)
-    for tile in np.argsort(closeness):
+    for tile in order_of(closeness):
         # the rows that still need this tile: not their home, and its box not beyond their
         # k-th distance (a lower bound, so pruning is exact; widened for distance ties)
         n_live = 0

@@ -34,7 +34,7 @@ import numba
 import numpy as np
 
 from nearkit._kernels.distances import POWER, accumulate, exact_dist, widen
-from nearkit._kernels.select import Heap, heap_init, heap_push, heap_sort_row
+from nearkit._kernels.select import Heap, heap_init, heap_push, heap_sort_row, heapsort_pairs
 
 __all__ = ["KDTree", "build_kdtree", "query_kdtree", "kdtree_depth"]
 
@@ -94,39 +94,6 @@ def _count_nodes(n, leaf_size):
 
 
 @numba.njit(cache=True)
-def _heapsort(vals, perm, lo, hi):
-    """Sort ``vals[lo:hi+1]`` ascending in place, ``perm`` alongside (O(n log n) always)."""
-    n = hi - lo + 1
-    for start in range(n // 2 - 1, -1, -1):
-        _sift_pairs(vals, perm, lo, start, n)
-    for end in range(n - 1, 0, -1):
-        vals[lo], vals[lo + end] = vals[lo + end], vals[lo]
-        perm[lo], perm[lo + end] = perm[lo + end], perm[lo]
-        _sift_pairs(vals, perm, lo, 0, end)
-
-
-@numba.njit(inline="always", cache=True)
-def _sift_pairs(vals, perm, base, pos, size):
-    """Max-heap sift-down of ``vals[base + pos]`` within ``vals[base:base+size]``."""
-    v = vals[base + pos]
-    w = perm[base + pos]
-    while True:
-        child = 2 * pos + 1
-        if child >= size:
-            break
-        if child + 1 < size and vals[base + child] < vals[base + child + 1]:
-            child += 1
-        if v < vals[base + child]:
-            vals[base + pos] = vals[base + child]
-            perm[base + pos] = perm[base + child]
-            pos = child
-        else:
-            break
-    vals[base + pos] = v
-    perm[base + pos] = w
-
-
-@numba.njit(cache=True)
 def _select(vals, perm, lo, hi, kth, max_rounds):
     """Partially sort ``vals[lo:hi+1]`` (and ``perm`` alongside) so that position ``kth``
     holds its order statistic, smaller-or-equal values before it, larger-or-equal after.
@@ -140,7 +107,7 @@ def _select(vals, perm, lo, hi, kth, max_rounds):
     while hi > lo:
         rounds += 1
         if rounds > max_rounds:
-            _heapsort(vals, perm, lo, hi)
+            heapsort_pairs(vals, perm, lo, hi)
             return
         mid = (lo + hi) // 2
         # median of three into vals[mid]

@@ -181,6 +181,50 @@ def offer_tile(values, t0, perm, skip, q, XT, metric, heap, row, lanes, column):
 
 
 @numba.njit(cache=True)
+def heapsort_pairs(vals, perm, lo, hi):
+    """Sort ``vals[lo:hi+1]`` ascending in place, ``perm`` alongside (O(n log n) always;
+    compiles in a fraction of the time of ``np.argsort``)."""
+    n = hi - lo + 1
+    for start in range(n // 2 - 1, -1, -1):
+        _sift_pairs(vals, perm, lo, start, n)
+    for end in range(n - 1, 0, -1):
+        vals[lo], vals[lo + end] = vals[lo + end], vals[lo]
+        perm[lo], perm[lo + end] = perm[lo + end], perm[lo]
+        _sift_pairs(vals, perm, lo, 0, end)
+
+
+@numba.njit(inline="always", cache=True)
+def _sift_pairs(vals, perm, base, pos, size):
+    """Max-heap sift-down of ``vals[base + pos]`` within ``vals[base:base+size]``."""
+    v = vals[base + pos]
+    w = perm[base + pos]
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            break
+        if child + 1 < size and vals[base + child] < vals[base + child + 1]:
+            child += 1
+        if v < vals[base + child]:
+            vals[base + pos] = vals[base + child]
+            perm[base + pos] = perm[base + child]
+            pos = child
+        else:
+            break
+    vals[base + pos] = v
+    perm[base + pos] = w
+
+
+@numba.njit(cache=True)
+def order_of(values):
+    """The indices that sort ``values`` ascending (a copy is sorted: ``values`` is kept)."""
+    n = values.shape[0]
+    order = np.arange(n)
+    if n:
+        heapsort_pairs(values.copy(), order, 0, n - 1)
+    return order
+
+
+@numba.njit(cache=True)
 def merge_heaps(chunks, out):
     """Merge per-chunk heaps (a :class:`Heap` of shape (n_chunks, m, k)) into the sorted
     rows of ``out`` (shape (m, k))."""

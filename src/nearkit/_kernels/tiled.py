@@ -22,7 +22,7 @@ import numpy as np
 
 from nearkit._kernels.brute import tile_rdist
 from nearkit._kernels.distances import accumulate, widen
-from nearkit._kernels.select import Heap, heap_init, heap_sort_row, offer_tile
+from nearkit._kernels.select import Heap, heap_init, heap_sort_row, offer_tile, order_of
 
 #: training points in tile order: ``XT`` (d, n_padded) transposed, padding columns +inf;
 #: ``perm`` (n_padded,) training index of each position (increasing within a tile, -1 for
@@ -199,7 +199,7 @@ def tiled_knn(tiles, queries, metric, query_block, b0, b1, out):
         box_bounds(queries.Q[q0:q0 + nb], tiles.box_lo, tiles.box_hi, metric, lower,
                    closeness)
         home_tiles(tiles, queries, q0, metric, heap, acc, lanes, column)
-        for tile in np.argsort(closeness):
+        for tile in order_of(closeness):
             s0 = tile_start[tile]
             width = tile_start[tile + 1] - s0
             for row in range(nb):

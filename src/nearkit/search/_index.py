@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from nearkit._kernels.select import empty_heap
+from nearkit.search import _numpy, _warmup
 from nearkit.search._radius import default_max_pairs, radius_limit, sort_rows
 from nearkit.search._space import prepare
 from nearkit.search._threads import resolve_n_jobs
@@ -89,10 +90,27 @@ class Index:
         """
         threads = resolve_n_jobs(n_threads)
         points, self_index = self._queries(Q, threads)
+        if self._answer_with_numpy(points.shape[0]):
+            found = _numpy.kneighbors(self.data, points, self_index, k, self.metric.kernel,
+                                      threads)
+            _warmup.start(*self._kernel_path())  # after the answer: it takes a core
+            return found
         out = empty_heap(points.shape[0], k)
         if points.shape[0]:
             self._search(points, self_index, k, threads, out)
         return out.dist, out.ind
+
+    def _answer_with_numpy(self, n_queries):
+        """Whether a search is answered by NumPy while the kernels load (see
+        :mod:`nearkit.search._warmup`)."""
+        kernel = self.metric.kernel
+        return _numpy.supports(kernel) and _warmup.numpy_answers(
+            self._kernel_path()[1], n_queries * self.n_samples * self.n_features,
+            _numpy.uses_expansion(kernel))
+
+    def _kernel_path(self):
+        """(name in :data:`nearkit._compile.PATHS`, the dispatchers a search calls)."""
+        raise NotImplementedError
 
     def query_radius(self, Q, radius, *, n_threads=None, sort_results=False, max_pairs=None):
         """Every training point within ``radius`` of each row of ``Q``, as a ragged answer.

@@ -68,6 +68,11 @@ class BruteForceIndex(Index):
     def data(self):
         return self._X
 
+    def _kernel_path(self):
+        if self._points32 is not None:
+            return "brute32", (brute32_knn,)
+        return "brute", (brute_knn,)
+
     def _state(self):
         arrays, scalars = super()._state()
         arrays["X"] = self._X

@@ -14,6 +14,7 @@ import numpy as np
 
 from nearkit._kernels.distances import SQUARES
 from nearkit._kernels.gemm import GemmQueries, GemmTiles, gemm_knn
+from nearkit._kernels.tiled import assign_tiles
 from nearkit.search._float32 import Float32Space, float32_space
 from nearkit.search._index import check_state
 from nearkit.search.brute import BruteForceIndex
@@ -90,6 +91,11 @@ class GemmIndex(TileLayout):
             self._fallback._search(points, self_index, k, n_threads, out)
         else:
             super()._search(points, self_index, k, n_threads, out)
+
+    def _kernel_path(self):
+        if self._fallback is not None:
+            return self._fallback._kernel_path()
+        return "gemm", (gemm_knn, assign_tiles)
 
     def _radius(self, points, self_index, r_limit, radius, n_threads, max_pairs):
         owner = super() if self._fallback is None else self._fallback

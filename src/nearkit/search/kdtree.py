@@ -38,6 +38,9 @@ class KDTreeIndex(Index):
     def data(self):
         return self._X
 
+    def _kernel_path(self):
+        return "kd_tree", (query_kdtree,)
+
     def _state(self):
         arrays, scalars = super()._state()
         arrays["X"] = self._X

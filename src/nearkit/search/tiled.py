@@ -159,3 +159,6 @@ class TiledIndex(TileLayout):
 
     def _kernel(self, queries):
         return tiled_knn, (self._tiles, queries, self.metric.kernel)
+
+    def _kernel_path(self):
+        return "tiled", (tiled_knn, assign_tiles)

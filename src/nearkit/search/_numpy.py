@@ -1,0 +1,212 @@
+"""Exact k-nearest neighbours in NumPy alone, for the first calls of a process.
+
+Sums of squares (Euclidean, Mahalanobis and cosine after their preparation) first select
+candidates from the float64 GEMM expansion ``||q||^2 + ||x||^2 - 2 q.x`` of centred copies
+scaled by a power of two (BLAS), with a rigorous error margin, and measure only the
+candidates exactly; the other surrogates are measured for every pair.
+
+numba compiles nearkit's kernels on first use; until an engine's kernels are loaded (from
+numba's disk cache, or compiled in the background: :mod:`nearkit.search._warmup`), small
+searches are answered here instead, with the same definition of the distance
+(:mod:`nearkit._kernels.distances`: the surrogate summed feature by feature in float64, pairs
+outside [2**-960, 2**960] measured again with scaled differences) and the same order
+(distance, index), so the answer is identical.  Queries are processed in chunks of rows on
+the thread pool (NumPy releases the GIL).  Minkowski with p other than 1, 2, inf is left to
+the kernels: NumPy's vectorised power rounds differently from the C library's ``pow``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nearkit._kernels.distances import (
+    ABS,
+    HALF,
+    MAX,
+    POWER,
+    ROOT,
+    SAFE_HI,
+    SAFE_LO,
+    SQRT,
+    SQUARES,
+)
+from nearkit.search._float32 import float32_space
+from nearkit.search._threads import run_ranges
+
+#: distance-matrix entries computed at once per chunk of queries
+_CHUNK_ENTRIES = 1 << 22
+
+
+def supports(kernel):
+    """Whether this module computes ``kernel``'s distances bit for bit."""
+    return kernel.kind != POWER
+
+
+def uses_expansion(kernel):
+    """Whether candidates come from the GEMM expansion (sums of squares)."""
+    return kernel.kind == SQUARES
+
+
+def kneighbors(points, queries, self_index, k, kernel, n_threads):
+    """(distances, indices) of the k nearest rows of ``points`` to each query, ordered by
+    (distance, index); row ``i`` never lists ``self_index[i]`` (when >= 0)."""
+    m, n = queries.shape[0], points.shape[0]
+    rows = max(1, _CHUNK_ENTRIES // max(1, n))
+    dist = np.empty((m, k))
+    ind = np.empty((m, k), dtype=np.int64)
+    space = float32_space(points) if kernel.kind == SQUARES else None
+    expansion = None
+    if space is not None:  # (the same exact scaling as the float32 copies, kept in float64)
+        scaled = (points * space.s0 - space.center) * space.s1
+        expansion = (scaled, np.einsum("ij,ij->i", scaled, scaled), space)
+    run_ranges(_chunks, (points, queries, self_index, k, kernel, expansion, rows, dist, ind),
+               -(-m // rows), n_threads)
+    return dist, ind
+
+
+def _chunks(points, queries, self_index, k, kernel, expansion, rows, dist, ind, c0, c1):
+    for q0 in range(c0 * rows, min(queries.shape[0], c1 * rows), rows):
+        q1 = min(queries.shape[0], q0 + rows)
+        if expansion is None:
+            found = _nearest(points, queries[q0:q1], self_index[q0:q1], k, kernel)
+        else:
+            found = _nearest_by_expansion(points, queries[q0:q1], self_index[q0:q1], k,
+                                          kernel, *expansion)
+        dist[q0:q1], ind[q0:q1] = found
+
+
+def _nearest(points, queries, self_index, k, kernel):
+    """Every pair measured, then the k smallest keys of each row."""
+    D = distances(points, queries, kernel)
+    excluded = np.flatnonzero(self_index >= 0)
+    D[excluded, self_index[excluded]] = np.inf
+    kth = np.partition(D, k - 1, axis=1)[:, k - 1:k]
+    row, col = np.nonzero(D <= kth)
+    return _first_k(row, col, D[row, col], self_index, k, queries.shape[0])
+
+
+def _nearest_by_expansion(points, queries, self_index, k, kernel, scaled, norms, space):
+    """Candidates from the float64 GEMM expansion with a rigorous margin, then only they
+    are measured exactly.
+
+    The expansion ``||q||^2 + ||x||^2 - 2 q.x`` errs by at most ``c (||q||^2 + ||x||^2)``,
+    ``c = 4 (d + 8) 2**-53``, in the scaled units (plus what underflows).  With ``L`` the
+    lower bounds ``(1 - c)(||q||^2 + ||x||^2) - 2 q.x``, a row's k-th upper bound is at most
+    its k-th ``L`` plus ``2 c (||q||^2 + max ||x||^2)``, and every point whose ``L`` is
+    beyond that (widened for distance ties, as the kernels widen) is not a neighbour.
+    """
+    d = points.shape[1]
+    c = 4.0 * (d + 8) * 2.0**-53
+    with np.errstate(over="ignore", invalid="ignore"):
+        Q = (queries * space.s0 - space.center) * space.s1
+        q_norms = np.einsum("ij,ij->i", Q, Q)
+        lower = Q @ scaled.T
+        lower *= -2.0
+        lower += (1.0 - c) * norms
+        lower += ((1.0 - c) * q_norms)[:, None]
+        excluded = np.flatnonzero(self_index >= 0)
+        lower[excluded, self_index[excluded]] = np.inf
+        # the k-th smallest over a fixed sample of the points bounds the k-th overall from
+        # above, for a ninth of the work of a partition of every point; about k n / S
+        # candidates pass it
+        sample = _sample_columns(len(points), k)
+        kth = np.partition(lower[:, sample], k - 1, axis=1)[:, k - 1]
+        limit = (kth + 2.0 * c * (q_norms + norms.max(initial=0.0))) * (1.0 + 1e-12) \
+            + (d + 1) * 2.0**-1000
+        row, col = np.nonzero(lower <= limit[:, None])
+    far = ~np.isfinite(limit)  # (queries beyond float range: every point a candidate)
+    if far.any():
+        extra_row, extra_col = np.nonzero(far[:, None] & np.ones(len(points), dtype=bool))
+        row, col = np.concatenate([row, extra_row]), np.concatenate([col, extra_col])
+    keys = pair_distances(points[col], queries[row], kernel)
+    return _first_k(row, col, keys, self_index, k, queries.shape[0])
+
+
+def _sample_columns(n, k):
+    """A fixed sample of the points' columns for the k-th bound (all of them when few)."""
+    size = max(4096, 64 * k)
+    if n <= size:
+        return slice(None)
+    return np.sort(np.random.default_rng(0).choice(n, size, replace=False))
+
+
+def _first_k(row, col, keys, self_index, k, n_rows):
+    """The first k candidates of each row by (distance, index), the query itself left out."""
+    keep = col != self_index[row]
+    row, col, keys = row[keep], col[keep], keys[keep]
+    order = np.lexsort((col, keys, row))
+    row, col, keys = row[order], col[order], keys[order]
+    take = np.searchsorted(row, np.arange(n_rows))[:, None] + np.arange(k)
+    return keys[take], col[take]
+
+
+def pair_distances(A, B, kernel):
+    """Distances of the pairs (A[i], B[i]) by the definition."""
+    acc = np.zeros(len(A))
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        for j in range(A.shape[1]):
+            diff = B[:, j] - A[:, j]
+            if kernel.kind == ABS:
+                acc += np.abs(diff)
+            elif kernel.kind == MAX:
+                np.maximum(acc, np.abs(diff), out=acc)
+            else:
+                acc += diff * diff
+        dist = _correct(acc, kernel.correction)
+    if kernel.kind != MAX:
+        out = ~((acc >= SAFE_LO) & (acc <= SAFE_HI))
+        if out.any():
+            dist[out] = _scaled(B[out], A[out], kernel)
+    return dist
+
+
+def distances(points, queries, kernel):
+    """The (n_queries, n_points) matrix of distances by the definition."""
+    acc = np.zeros((queries.shape[0], points.shape[0]))
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        for j in range(points.shape[1]):
+            diff = queries[:, j, None] - points[None, :, j]
+            if kernel.kind == ABS:
+                acc += np.abs(diff)
+            elif kernel.kind == MAX:
+                np.maximum(acc, np.abs(diff), out=acc)
+            else:
+                acc += diff * diff
+        dist = _correct(acc, kernel.correction)
+    if kernel.kind != MAX:
+        q, i = np.nonzero(~((acc >= SAFE_LO) & (acc <= SAFE_HI)))
+        if q.size:
+            dist[q, i] = _scaled(queries[q], points[i], kernel)
+    return dist
+
+
+def _correct(r, correction):
+    if correction == SQRT:
+        return np.sqrt(r)
+    if correction == HALF:
+        return r * 0.5
+    assert correction != ROOT
+    return r
+
+
+def _scaled(A, B, kernel):
+    """:func:`nearkit._kernels.distances.scaled_dist` of the pairs (A[i], B[i])."""
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        diff = A - B
+        big = np.max(np.abs(diff), axis=1, initial=0.0)
+        halved = big == np.inf
+        diff[halved] = 0.5 * A[halved] - 0.5 * B[halved]
+        big = np.max(np.abs(diff), axis=1, initial=0.0)
+        pre = np.where(big < 2.0**-900, 2.0**600, 1.0)
+        s = np.ldexp(1.0, -np.frexp(big * pre)[1])
+        acc = np.zeros(len(A))
+        for j in range(A.shape[1]):
+            v = (diff[:, j] * pre) * s
+            acc = acc + np.abs(v) if kernel.kind == ABS else acc + v * v
+        dist = _correct(acc, kernel.correction)
+        if kernel.correction == HALF:
+            dist = np.where(halved, 4.0, 1.0) * (dist / s / s / pre / pre)
+        else:
+            dist = np.where(halved, 2.0, 1.0) * (dist / s / pre)
+    return np.where(big == 0.0, 0.0, dist)
+

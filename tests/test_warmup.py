@@ -1,0 +1,107 @@
+"""The first calls of a process: the NumPy engine's answers are the kernels' answers, and
+the kernels take over once a background compile has filled numba's cache."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from reference import reference_kneighbors
+
+from nearkit import KNNClassifier
+from nearkit.metrics import METRICS, resolve_metric
+from nearkit.search import _numpy, _warmup
+from nearkit.search._space import prepare
+
+METRICS_IN_NUMPY = [name for name, spec in METRICS.items()
+                    if name != "mahalanobis" and _numpy.supports(
+                        resolve_metric(name, 2, None, np.ones((2, 1))).kernel)]
+
+
+def _data(scale, rng):
+    X = rng.integers(1, 4, size=(700, 4)) + rng.normal(size=(700, 4)) * (rng.random(700) < 0.5)[:, None]
+    X[400:450] = X[:50]  # duplicates
+    Q = np.vstack([rng.integers(1, 4, size=(30, 4)).astype(float), X[:10]])
+    return X * scale, Q * scale
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-300, 1e200])
+@pytest.mark.parametrize("metric", METRICS_IN_NUMPY)
+def test_numpy_engine_equals_reference(metric, scale):
+    X, Q = _data(scale, np.random.default_rng(0))
+    resolved = resolve_metric(metric, 2, None, X)
+    points, queries = prepare(resolved, X, 1), prepare(resolved, Q, 1)
+    for k in (1, 6, 20):
+        dist, ind = _numpy.kneighbors(points, queries, np.full(len(Q), -1), k, resolved.kernel, 2)
+        ref_dist, ref_ind = reference_kneighbors(X, Q, k, metric)
+        np.testing.assert_array_equal(ind, ref_ind)
+        np.testing.assert_array_equal(dist, ref_dist)
+    dist, ind = _numpy.kneighbors(points, points[:60], np.arange(60), 5, resolved.kernel, 2)
+    ref_dist, ref_ind = reference_kneighbors(X, X, 5, metric, exclude_self=True)
+    np.testing.assert_array_equal(ind, ref_ind[:60])
+    np.testing.assert_array_equal(dist, ref_dist[:60])
+
+
+@pytest.mark.parametrize("algorithm", ["brute", "gemm", "tiled", "kd_tree"])
+def test_estimators_answer_from_numpy_while_kernels_load(algorithm, monkeypatch):
+    """With the kernels taken as not live and nothing loaded, the estimator's answers are
+    the NumPy engine's, identical to the kernels'."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(3000, 5))
+    y = rng.integers(0, 3, 3000)
+    Q = rng.normal(size=(200, 5))
+    model = KNNClassifier(7, algorithm=algorithm, weights="distance").fit(X, y)
+    expected = model.predict_proba(Q), model.kneighbors(n_neighbors=4)
+    monkeypatch.setenv("NEARKIT_JIT", "background")
+    monkeypatch.setattr(_warmup, "live", lambda kernels: False)
+    monkeypatch.setattr(_warmup, "_cached", lambda kernel: False)  # compile, not load
+    monkeypatch.setattr(_warmup, "start", lambda *args: None)
+    calls = []
+    original = _numpy.kneighbors
+    monkeypatch.setattr(_numpy, "kneighbors", lambda *a: calls.append(1) or original(*a))
+    np.testing.assert_array_equal(model.predict_proba(Q), expected[0])
+    for got, want in zip(model.kneighbors(n_neighbors=4), expected[1]):
+        np.testing.assert_array_equal(got, want)
+    assert len(calls) == 2
+
+
+def test_minkowski_always_waits_for_the_kernels():
+    """NumPy's vectorised power rounds unlike the C library's pow: not its to answer."""
+    kernel = resolve_metric("minkowski", 3, None, np.ones((2, 1))).kernel
+    assert not _numpy.supports(kernel)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX paths in the child's script")
+def test_a_cold_process_answers_at_once_then_hands_over(tmp_path):
+    """A fresh process with an empty numba cache: the first predict compiles nothing and
+    returns at once; a child compiles the kernels into the cache, a thread loads them, and
+    later predicts run on the kernels, with the same answers."""
+    script = textwrap.dedent("""
+        import time
+        import numpy as np
+        from nearkit import KNNClassifier
+        from nearkit._kernels.brute import brute_knn
+        from nearkit.search import _warmup
+
+        rng = np.random.default_rng(0)
+        X, y = rng.normal(size=(500, 6)), rng.integers(0, 2, 500)
+        model = KNNClassifier(5).fit(X, y)
+        start = time.perf_counter()
+        first = model.predict_proba(X[:100])
+        print("first", time.perf_counter() - start, len(brute_knn.signatures))
+        for thread in list(_warmup._loading.values()):
+            thread.join(timeout=300)
+        print("live", _warmup.live((brute_knn,)))
+        print("same", bool((model.predict_proba(X[:100]) == first).all()))
+    """)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "NEARKIT_JIT": "background"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=600, check=True).stdout.split("\n")
+    first = out[0].split()
+    assert float(first[1]) < 2.0 and first[2] == "0"  # answered without compiling
+    assert out[1] == "live True" and out[2] == "same True"
+    assert any(tmp_path.rglob("*.nbi"))  # the child filled the cache
