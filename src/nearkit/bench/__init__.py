@@ -7,7 +7,8 @@ environment in ``results.json``.  Tables and plots are made from that file alone
 
 Modules, one idea each:
 
-- :mod:`~nearkit.bench.engines`: the adapters (nearkit, scikit-learn, FAISS, cKDTree, NumPy)
+- :mod:`~nearkit.bench.engines`: the adapters (nearkit, scikit-learn, scikit-learn-intelex,
+  FAISS, cKDTree, usearch, NumPy)
   behind one interface, found through :data:`~nearkit.bench.engines.ENGINES`.
 - :mod:`~nearkit.bench.exactness`: the tie-aware check of returned neighbours.
 - :mod:`~nearkit.bench.measure`: timers, thread limits and peak memory.

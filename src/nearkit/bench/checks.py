@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from nearkit.bench.engines import parse_engine_name
-from nearkit.metrics import METRIC_ALIASES  # the registry; to become nearkit.metrics.METRICS
+from nearkit.metrics import METRIC_ALIASES  # names and aliases of nearkit.metrics.METRICS
 from nearkit.weights import WEIGHTS
 
 #: metric names a run accepts (aliases included), as nearkit's registry lists them
