@@ -38,8 +38,8 @@ from nearkit.bench.engines import ENGINES, parse_engine_name
 
 DEFAULT_OUT = "bench-out"
 #: the columns of report.md's summary that the terminal shows
-TERMINAL_COLUMNS = ("dataset", "engine", "algorithm", "predict_us", "speedup", "accuracy",
-                    "neighbours")
+TERMINAL_COLUMNS = ("dataset", "engine", "algorithm", "predict_us", "speedup_peer", "speedup",
+                    "accuracy", "neighbours")
 
 
 def _csv(kind):
