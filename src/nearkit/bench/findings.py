@@ -44,8 +44,18 @@ def findings(results):
     means = [m for m in means if m]
     if means:
         out.append("Geometric mean of nearkit-auto's predict speed-ups: " + ", ".join(means) + ".")
+    out += _cv_findings(results)
     out += _tree_findings(results, groups) + _quality_findings(results, groups, baseline)
     return out
+
+
+def _cv_findings(results):
+    chosen = [f"`{r['dataset']}` k = {r['best_params']['n_neighbors']}, "
+              f"{r['best_params']['weights']} ({num(r['best_score'], 4)})"
+              for r in results.get("cv", []) if r["status"] == "ok"]
+    if not chosen:
+        return []
+    return ["Cross-validation chose (best mean accuracy over folds): " + "; ".join(chosen) + "."]
 
 
 def _geometric_mean(values):

@@ -5,6 +5,8 @@
   interval as whiskers (log scale, 1 = as fast);
 - ``accuracy.png``: mean accuracy per dataset and engine with t-interval whiskers;
 - ``scaling.png``: fit and predict time against training-set size (log-log);
+- ``cv.png``: cross-validated accuracy against k, one line per weighting scheme, one panel
+  per dataset, the best (k, weights) starred;
 - ``roc_<dataset>.png``: ROC curves of each engine, pooled over repeats (multiclass:
   micro-averaged one-vs-rest), for the first setting of each dataset.
 """
@@ -168,6 +170,31 @@ def plot_scaling(results, path):
     return _save(fig, path)
 
 
+def plot_cv(results, path):
+    """Cross-validated accuracy against k per weighting scheme, one panel per dataset."""
+    records = [r for r in results.get("cv", []) if r["status"] == "ok"]
+    cols = min(3, len(records))
+    rows = math.ceil(len(records) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.8 * rows), squeeze=False)
+    for ax, record in zip(axes.flat, records):
+        for weights in record["weights"]:
+            scores = [np.nan if v is None else v for v in record["mean_test_score"][weights]]
+            ax.plot(record["ks"], scores, marker=".", markersize=4, linewidth=1.2, label=weights)
+        best = record["best_params"]
+        ax.plot([best["n_neighbors"]], [record["best_score"]], marker="*", markersize=13,
+                color="black", linestyle="none",
+                label=f"best: k={best['n_neighbors']}, {best['weights']}")
+        ax.set_title(record["dataset"], fontsize=10)
+        ax.set_xlabel("k")
+        ax.set_ylabel(f"{record['folds']}-fold CV {record['scoring']}")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in axes.flat[len(records):]:
+        ax.axis("off")
+    fig.suptitle("Cross-validated accuracy against k, per weighting scheme")
+    return _save(fig, path)
+
+
 def _pooled_scores(runs, engine):
     """True labels and scores of one engine pooled over repeats (one-vs-rest when multiclass)."""
     truth, scores = [], []
@@ -231,6 +258,8 @@ def write_plots(results, out_dir):
         paths.append(plot_accuracy(results, out_dir / "accuracy.png"))
     if results.get("scaling"):
         paths.append(plot_scaling(results, out_dir / "scaling.png"))
+    if any(r["status"] == "ok" for r in results.get("cv", [])):
+        paths.append(plot_cv(results, out_dir / "cv.png"))
     done = set()
     for (dataset, key), runs in summary.group_runs(results).items():
         if dataset in done:

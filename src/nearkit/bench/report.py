@@ -305,6 +305,51 @@ def _threads_section(results, groups):
             + table(["Dataset", "Engine", "Threads", "All-cores speed-up [95% CI]"], rows))
 
 
+def _cv_section(results):
+    records = results.get("cv", [])
+    if not records:
+        return ""
+    ok = [r for r in records if r["status"] == "ok"]
+    lines = ["## Cross-validated k and weights", ""]
+    if ok:
+        first = ok[0]
+        lines += [
+            "`KNNClassifierCV` on the training split of each dataset's first repeat (the rows "
+            f"the timed runs train on): k = {first['ks'][0]}..{max(r['ks'][-1] for r in ok)} × "
+            f"{', '.join(first['weights'])} (Gaussian with sigma = d_k), {first['folds']}-fold "
+            f"stratified cross-validation (shuffled, seed {results['config']['seed']}), "
+            f"{first['scoring']}; one neighbour search per fold. The best (k, weights) is "
+            "`GridSearchCV`'s choice: the first best mean score in candidate order.", "",
+            table(["Dataset", "Best k", "Best weights", "CV accuracy mean (sd over folds)",
+                   "Search s"],
+                  [[r["dataset"], r["best_params"]["n_neighbors"], r["best_params"]["weights"],
+                    f"{num(r['best_score'], 4)} ({num(_best_std(r), 2)})", num(r["search_s"])]
+                   for r in ok])]
+    failed = [r for r in records if r["status"] != "ok"]
+    if failed:
+        lines += ["", "Not cross-validated: " + "; ".join(f"`{r['dataset']}` ({r['note']})"
+                                                         for r in failed) + "."]
+    for r in ok:
+        best = r["best_params"]
+        rows = []
+        for i, k in enumerate(r["ks"]):
+            cells = [k]
+            for weights in r["weights"]:
+                text = num(r["mean_test_score"][weights][i], 4)
+                cells.append(f"**{text}**" if (k, weights) == (best["n_neighbors"],
+                                                               best["weights"]) else text)
+            rows.append(cells)
+        lines += ["", f"### `{r['dataset']}`: cross-validated accuracy against k "
+                      "(mean over folds; the best in bold)", "",
+                  table(["k", *r["weights"]], rows)]
+    return "\n".join(lines)
+
+
+def _best_std(record):
+    best = record["best_params"]
+    return record["std_test_score"][best["weights"]][record["ks"].index(best["n_neighbors"])]
+
+
 def _first_call_section(results):
     records = results.get("first_call", [])
     if not records:
@@ -396,7 +441,7 @@ def render_report(results, figures=()):
              _method(results)]
     for dataset in results["datasets"]:
         parts.append(_dataset_section(results, dataset, groups, baseline))
-    parts += [_threads_section(results, groups), _first_call_section(results),
+    parts += [_cv_section(results), _threads_section(results, groups), _first_call_section(results),
               _scaling_section(results), _profile_section(results)]
     if figures:
         parts.append("## Figures\n\n" + "\n\n".join(f"![{f}]({f})" for f in figures))
