@@ -63,6 +63,8 @@ def test_new_peers_predict_like_scikit_learn_for_their_metrics(name, weights, co
         pytest.skip(f"{name}: {engine_unavailable(name)}")
     X, y, Q = continuous
     for metric in ["euclidean", *NEW_PEERS[name]]:
+        kth = reference_kth_distances(X, Q, 6, metric)
+        assert np.all(kth[:, 4] < kth[:, 5] * (1 - 1e-9)), "a tie crosses the 5th neighbour"
         engine = make_engine(name, n_neighbors=5, weights=weights, metric=metric)
         assert engine.unsupported() is None
         engine.fit(X, y)
