@@ -14,6 +14,8 @@ Modules, one idea each:
 - :mod:`~nearkit.bench.measure`: timers, thread limits and peak memory.
 - :mod:`~nearkit.bench.protocol`: the configuration and the interleaved repeated runs.
 - :mod:`~nearkit.bench.quality`: classification metrics (``sklearn.metrics``).
+- :mod:`~nearkit.bench.cvstudy`: the cross-validated accuracy of every (k, weights) per
+  dataset (``KNNClassifierCV``).
 - :mod:`~nearkit.bench.firstcall`, :mod:`~nearkit.bench.scaling`,
   :mod:`~nearkit.bench.geometry`, :mod:`~nearkit.bench.profiling`: first-call (JIT) time,
   time versus training-set size, the curse of dimensionality, ``--profile``.
