@@ -1,29 +1,48 @@
-"""Issue 3's targets, measured against peers in one run.
+"""Issue 14's targets, measured against the peers of ``nearkit bench`` in one run.
 
-Prints, for each target, nearkit beside its peers measured in the same process:
+Every contender is an adapter of :data:`nearkit.bench.engines.ENGINES` (nearkit through its
+public estimator, the peers voting as scikit-learn does), every neighbour check is
+:mod:`nearkit.bench.exactness`'s and every timer, race and memory probe is
+:mod:`nearkit.bench.measure`'s: this script only chooses the data and prints the tables.
+Each target is printed beside its peers measured in the same process:
 
 1. the five datasets (80/20 stratified split, seed 0, preprocessing fitted on the training
-   split, k=5): nearkit ``predict`` vs the fastest of scikit-learn's brute, kd_tree, ball_tree
-   and auto (n_jobs=-1), FAISS IndexFlatL2 + vote, and scipy cKDTree(workers=-1) + vote;
-2. distance weights and the Manhattan metric vs scikit-learn with the same options;
-3. a 784-feature set: effective throughput 2*n*m*d/time vs numpy's float32 GEMM peak;
-4. single-row ``predict`` latency on pima_diabetes;
-5. peak memory predicting 100,000 queries against 100,000 x 20 training points
-   (in a child process);
-6. exactness: neighbours and distances equal to a float64 reference, tie-aware, at full size;
-plus ``algorithm='auto'`` against the fastest engine on synthetic shapes (uniform, Gaussian,
-clustered, mixed discrete; 100 to 1,000,000 rows; 3 to 200 features), and the first-call
-(JIT compile) cost, in a child process with an empty numba cache.
+   split, k=5): nearkit ``predict`` against the fastest of :data:`PEERS` (scikit-learn, every
+   algorithm; scikit-learn-intelex brute and auto; FAISS IndexFlatL2 + vote; SciPy cKDTree +
+   vote; usearch exact search + vote), target at least 2x (``--only 1``); distance weights
+   and the Manhattan metric against the peers that offer them (``--only options``);
+2. dense image-like data, 784 features (:func:`dense_images`: scikit-learn's ``digits``
+   upsampled and centred on 28 x 28 with small noise, 8,000 training x 2,000 query rows): nearkit against
+   FAISS IndexFlatL2 (target: faster), effective GFLOP/s ``2 n m d / time`` of each beside
+   numpy's float32 GEMM peak measured in the same run (``--only 2``);
+3. cold start: for each dataset a fresh process with an empty ``NUMBA_CACHE_DIR`` times
+   ``import nearkit``, then ``fit`` plus the first ``predict`` of the split (target at most
+   2 s beyond the import) (``--only 3``);
+4. warm start: the same in a second process on the now warm cache (target at most 0.1 s
+   beyond the import), and ``import nearkit`` against ``import sklearn.neighbors``, each in
+   fresh processes (median of ``--repeats``; target: no slower) (``--only 4``, measured with
+   target 3);
+5. single-row ``predict`` latency on pima_diabetes (target p50 at most 20 us)
+   (``--only latency``), peak memory predicting 100,000 queries against 100,000 x 20
+   training points in a child process (target at most 256 MiB) (``--only memory``), and
+   exactness of nearkit's engines and the peers at full size (``--only exactness``);
+
+plus ``algorithm='auto'`` against the fastest nearkit engine on synthetic shapes (uniform,
+Gaussian, clustered, mixed discrete; 100 to 1,000,000 rows; 3 to 200 features)
+(``--only auto``).  Every figure is printed, met or not; ``--json`` stores them.
 
 Usage::
 
-    NEARKIT_DATA=../shared/datasets python benchmarks/bench_engines.py [--repeats 5] [--only 1,2]
+    NEARKIT_DATA=../shared/datasets python benchmarks/bench_engines.py [--repeats 5]
+        [--only 1,2,3,4,latency,memory,exactness,options,auto] [--datasets a,b] [--quick]
+        [--json out.json]
 
-Timings are medians over ``--repeats`` runs, engines interleaved within each run; a run of a
-sub-50 ms predict times as many consecutive calls as fill about 50 ms (like ``timeit``), the
-same for every engine.  The engine order rotates between runs, and each run starts after a
-0.3 s pause so that the previous engine's spinning worker threads are gone.  Numbers on a
-shared machine are noisy: compare the ratios, which come from the same run.
+Timings are medians over ``--repeats`` runs, engines interleaved within each run
+(:func:`nearkit.bench.measure.race`: rotating order, a pause before each run, sub-50 ms calls
+repeated to fill 50 ms).  Numbers on a shared machine are noisy: compare the ratios, which
+come from the same run.  ``--quick`` cuts every split to 2,000 training and 500 query rows,
+the dense set to 2,000 x 500, the memory probe to 10,000 x 10,000 and the shapes to the
+small ones, one repeat: a check that the script runs, not a measurement.
 """
 
 from __future__ import annotations
@@ -34,276 +53,346 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 from sklearn.model_selection import train_test_split
-from sklearn.neighbors import KNeighborsClassifier
 
-from nearkit import KNNClassifier
+from nearkit.bench.engines import engine_unavailable, make_engine
+from nearkit.bench.exactness import check_neighbors, reference_kth_distances
+from nearkit.bench.firstcall import import_seconds, measure_startup
+from nearkit.bench.measure import median_time, race, single_row_times
 from nearkit.datasets import list_datasets, load_dataset, make_preprocessor
 
-console = Console(width=200)
+console = Console(width=220)
 K = 5
-#: seconds of idle before each timed engine run (see ``compare``)
-PAUSE_S = 0.3
-
-
-def vote(labels_of_neighbours, n_classes):
-    """Uniform vote, ties to the smallest class (scikit-learn's rule)."""
-    counts = np.zeros((labels_of_neighbours.shape[0], n_classes))
-    rows = np.arange(labels_of_neighbours.shape[0])
-    for i in range(labels_of_neighbours.shape[1]):
-        counts[rows, labels_of_neighbours[:, i]] += 1
-    return np.argmax(counts, axis=1)
-
-
-def median_time(fn, repeats, number=1):
-    """Median over ``repeats`` runs of the mean time of ``number`` consecutive calls."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - start) / number)
-    return float(np.median(times))
-
-
-def calls_per_run(fn, target_s=0.05):
-    """Calls to time together so that a run lasts about ``target_s`` (timeit's autorange):
-    one call of a sub-millisecond predict is mostly timer and cache noise."""
-    start = time.perf_counter()
-    fn()
-    return max(1, int(target_s / max(time.perf_counter() - start, 1e-7)))
+NEARKIT = "nearkit-auto"
+#: the peers of target 1, as named in :data:`nearkit.bench.engines.ENGINES`
+PEERS = ("sklearn-brute", "sklearn-kd_tree", "sklearn-ball_tree", "sklearn-auto",
+         "sklearnex-brute", "sklearnex-auto", "faiss-flatl2", "scipy-ckdtree", "usearch-exact")
+#: the peers of the 784-feature target (trees are hopeless there)
+DENSE_PEERS = ("faiss-flatl2", "sklearnex-brute", "sklearn-brute", "usearch-exact")
+#: nearkit's engines, for the exactness table and ``auto`` against the fastest
+NEARKIT_ENGINES = ("nearkit-brute", "nearkit-gemm", "nearkit-kd_tree", "nearkit-tiled")
+#: peer families, in the order of target 1's columns
+FAMILIES = {"scikit-learn": "sklearn-", "scikit-learn-intelex": "sklearnex-",
+            "FAISS flat + vote": "faiss-", "cKDTree + vote": "scipy-", "usearch exact + vote": "usearch-"}
+GOALS = {"datasets": 2.0, "dense": 1.0, "cold_s": 2.0, "warm_s": 0.1, "latency_us": 20.0,
+         "memory_mib": 256.0}
+QUICK_TRAIN, QUICK_TEST = 2000, 500
 
 
 def split(name):
+    """``(X_train, y_train, X_test)`` of a dataset: the 80/20 stratified split with seed 0,
+    the dataset's preprocessor fitted on the training rows."""
     data = load_dataset(name)
     X_train, X_test, y_train, y_test = train_test_split(
         data.X, data.y, test_size=0.2, stratify=data.y, random_state=0)
     pre = make_preprocessor(name).fit(X_train)
-    return (np.ascontiguousarray(pre.transform(X_train)), np.asarray(y_train),
-            np.ascontiguousarray(pre.transform(X_test)))
+    return (np.ascontiguousarray(pre.transform(X_train), dtype=np.float64), np.asarray(y_train),
+            np.ascontiguousarray(pre.transform(X_test), dtype=np.float64))
 
 
-def peers(X, y, k, weights="uniform", metric="euclidean"):
-    """name -> predict callable for each peer, fitted (their fit is not timed here)."""
-    out = {}
-    for algorithm in ("brute", "kd_tree", "ball_tree", "auto"):
-        model = KNeighborsClassifier(k, algorithm=algorithm, weights=weights, metric=metric,
-                                     n_jobs=-1).fit(X, y)
-        out[f"sklearn-{algorithm}"] = model.predict
-    if weights == "uniform" and metric == "euclidean":
-        classes, y_enc = np.unique(y, return_inverse=True)
-        try:
-            import faiss
+def quick_split(name, quick):
+    X, y, Q = split(name)
+    return (X[:QUICK_TRAIN], y[:QUICK_TRAIN], Q[:QUICK_TEST]) if quick else (X, y, Q)
 
-            index = faiss.IndexFlatL2(X.shape[1])
-            index.add(X.astype(np.float32))
-            out["faiss-flatl2+vote"] = lambda Q: classes[vote(
-                y_enc[index.search(np.ascontiguousarray(Q, dtype=np.float32), k)[1]],
-                len(classes))]
-        except ImportError:
-            console.print("[yellow]faiss-cpu not installed: FAISS skipped "
-                          "(pip install nearkit[faiss])")
-        from scipy.spatial import cKDTree
 
-        tree = cKDTree(X)
-        out["ckdtree+vote"] = lambda Q: classes[vote(
-            y_enc[np.atleast_2d(tree.query(Q, k, workers=-1)[1])], len(classes))]
+def dense_images(n_train=8000, n_test=2000, seed=0):
+    """Dense image-like data, 784 features: scikit-learn's ``digits`` as 28 x 28 images.
+
+    Each row is one of the 1,797 8 x 8 digits (drawn at random), upsampled by bilinear
+    interpolation to 20 x 20 and centred on a 28 x 28 canvas (as MNIST centres its digits),
+    its ink scaled by a random contrast in [0.8, 1.2] and perturbed by small Gaussian noise
+    (sd 0.02) where there is ink, then clipped to [0, 1]: the border and every pixel no digit
+    inks stay zero in every row (many zero columns), values are bounded and the intrinsic
+    dimension is that of the digits.  Deterministic for a given ``seed``.
+
+    Returns
+    -------
+    X_train : ndarray of shape (n_train, 784)
+    y_train : ndarray of shape (n_train,)
+    X_test : ndarray of shape (n_test, 784)
+    """
+    from scipy.ndimage import zoom
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    small = zoom(digits.images / 16.0, (1, 2.5, 2.5), order=1)
+    images = np.pad(small, ((0, 0), (4, 4), (4, 4))).reshape(len(small), -1)
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(images), n_train + n_test)
+    ink = images[pick]
+    noisy = ink * rng.uniform(0.8, 1.2, (len(pick), 1)) + rng.normal(0.0, 0.02, ink.shape)
+    X = np.clip(np.where(ink > 0, noisy, 0.0), 0.0, 1.0)
+    y = digits.target[pick]
+    return np.ascontiguousarray(X[:n_train]), y[:n_train], np.ascontiguousarray(X[n_train:])
+
+
+# -- the contenders -------------------------------------------------------------------------------
+
+_NOTED = set()
+
+
+def runnable(names, **setting):
+    """The engines among ``names`` that run here with ``setting`` (a missing optional peer or
+    an unsupported setting is noted once, and left out)."""
+    out = []
+    for name in names:
+        reason = engine_unavailable(name) or make_engine(name, **setting).unsupported()
+        if reason is None:
+            out.append(name)
+        elif (name, reason) not in _NOTED:
+            _NOTED.add((name, reason))
+            console.print(f"[yellow]{name} skipped: {reason}")
     return out
 
 
-def compare(X, y, Q, repeats, weights="uniform", metric="euclidean"):
-    ours = KNNClassifier(K, weights=weights, metric=metric).fit(X, y)
-    engines = {"nearkit": ours.predict, **peers(X, y, K, weights, metric)}
-    for fn in engines.values():  # warm-up, not counted (compiles nearkit's kernels)
-        fn(Q[:50])
-    number = {name: calls_per_run(lambda fn=fn: fn(Q)) for name, fn in engines.items()}
-    times = {name: [] for name in engines}
-    names = list(engines)
-    for run in range(repeats):
-        # rotate the order, and pause before each engine: BLAS and OpenMP worker threads
-        # busy-wait after a call (OpenBLAS ~0.1 s), taking a core from whoever runs next
-        for name in names[run % len(names):] + names[:run % len(names)]:
-            time.sleep(PAUSE_S)
-            times[name].append(median_time(lambda fn=engines[name]: fn(Q), 1, number[name]))
-    agree = {name: float(np.mean(fn(Q) == engines["nearkit"](Q))) for name, fn in
-             engines.items()}
-    return ours.algorithm_, {name: float(np.median(t)) for name, t in times.items()}, agree
+def fitted(names, X, y, **setting):
+    """name -> engine fitted on ``(X, y)`` (fits are not timed here)."""
+    return {name: make_engine(name, **setting).fit(X, y) for name in names}
 
 
-def target_datasets(repeats, results):
-    table = Table(title="1. predict on the five datasets (k=5, uniform, euclidean)")
-    for col in ("dataset", "train x d", "queries", "nearkit (engine)", "best sklearn",
-                "x vs sklearn", "faiss+vote", "x vs faiss", "ckdtree+vote", "x vs ckdtree",
-                "same predictions as sklearn-brute"):
+def compare(X, y, Q, repeats, peers, **setting):
+    """Predict times of nearkit and the peers (median seconds per call), nearkit's algorithm,
+    and each contender's share of predictions equal to nearkit's."""
+    setting = {"n_neighbors": K, **setting}
+    engines = fitted([NEARKIT, *runnable(peers, **setting)], X, y, **setting)
+    medians, _ = race({name: engine.predict for name, engine in engines.items()}, Q, repeats)
+    ours = engines[NEARKIT].predict(Q)
+    agree = {name: float(np.mean(engine.predict(Q) == ours)) for name, engine in engines.items()}
+    return engines[NEARKIT].info()["algorithm_"], medians, agree
+
+
+def fastest(times, prefix=""):
+    """``(seconds, name)`` of the fastest non-nearkit contender whose name starts with
+    ``prefix``, or None."""
+    found = [(t, name) for name, t in times.items()
+             if name != NEARKIT and name.startswith(prefix)]
+    return min(found) if found else None
+
+
+def ms(seconds):
+    return "–" if seconds is None else f"{seconds * 1e3:.2f} ms"
+
+
+def met(ok):
+    return "met" if ok else "NOT met"
+
+
+# -- 1. the five datasets ----------------------------------------------------------------------------
+
+def target_datasets(args, results):
+    table = Table(title=f"1. predict on the datasets (k={K}, uniform, euclidean): nearkit vs the "
+                        f"fastest peer (target >= {GOALS['datasets']:g}x)")
+    for col in ("dataset", "train x d", "queries", "nearkit (engine)", *FAMILIES,
+                "fastest peer", "nearkit vs fastest", "target", "predictions = nearkit's"):
         table.add_column(col)
-    for name in list_datasets():
-        X, y, Q = split(name)
-        engine, t, agree = compare(X, y, Q, repeats)
-        best = min((v, k) for k, v in t.items() if k.startswith("sklearn"))
-        row = {"dataset": name, "n_train": X.shape[0], "d": X.shape[1], "n_queries": len(Q),
-               "engine": engine, "times_s": t, "best_sklearn": best[1],
-               "speedup_vs_sklearn": best[0] / t["nearkit"]}
-        results["datasets"].append(row)
-        table.add_row(
-            name, f"{X.shape[0]} x {X.shape[1]}", str(len(Q)),
-            f"{t['nearkit'] * 1e3:.2f} ms ({engine})",
-            f"{best[0] * 1e3:.2f} ms ({best[1][8:]})", f"{best[0] / t['nearkit']:.2f}",
-            f"{t.get('faiss-flatl2+vote', np.nan) * 1e3:.2f} ms",
-            f"{t.get('faiss-flatl2+vote', np.nan) / t['nearkit']:.2f}",
-            f"{t['ckdtree+vote'] * 1e3:.2f} ms", f"{t['ckdtree+vote'] / t['nearkit']:.2f}",
-            f"{agree['sklearn-brute']:.4f}")
+    for name in args.datasets:
+        X, y, Q = quick_split(name, args.quick)
+        engine, t, agree = compare(X, y, Q, args.repeats, PEERS)
+        best_t, best = fastest(t)
+        ratio = best_t / t[NEARKIT]
+        cells = []
+        for prefix in FAMILIES.values():
+            family_best = fastest(t, prefix)
+            cells.append("–" if family_best is None else
+                         f"{ms(family_best[0])} ({family_best[1].split('-', 1)[1]}) "
+                         f"{family_best[0] / t[NEARKIT]:.2f}x")
+        results["datasets"].append({
+            "dataset": name, "n_train": X.shape[0], "d": X.shape[1], "n_queries": len(Q),
+            "engine": engine, "times_s": t, "fastest_peer": best, "speedup_vs_fastest": ratio,
+            "goal_met": ratio >= GOALS["datasets"], "agreement_with_nearkit": agree})
+        worst = min((share, engine_name) for engine_name, share in agree.items())
+        table.add_row(name, f"{X.shape[0]} x {X.shape[1]}", str(len(Q)),
+                      f"{ms(t[NEARKIT])} ({engine})", *cells, f"{best} {ms(best_t)}",
+                      f"{ratio:.2f}x", met(ratio >= GOALS["datasets"]),
+                      f"{worst[0]:.4f} (lowest: {worst[1]})")
     console.print(table)
 
 
-def target_options(repeats, results):
-    table = Table(title="2. other options vs scikit-learn with the same options")
-    for col in ("dataset", "option", "nearkit", "best sklearn", "x vs sklearn"):
+def target_options(args, results):
+    table = Table(title="other options: nearkit vs the fastest peer offering them")
+    for col in ("dataset", "option", "nearkit", "fastest peer", "x"):
         table.add_column(col)
-    for name in ("bank_churn", "spotify_tracks", "loan_approval"):
-        X, y, Q = split(name)
-        for label, kw in (("weights=distance", {"weights": "distance"}),
-                          ("metric=manhattan", {"metric": "manhattan"})):
-            engine, t, _ = compare(X, y, Q, repeats, **kw)
-            best = min((v, k) for k, v in t.items() if k.startswith("sklearn"))
+    for name in [d for d in ("bank_churn", "spotify_tracks", "loan_approval")
+                 if d in args.datasets]:
+        X, y, Q = quick_split(name, args.quick)
+        for label, option in (("weights=distance", {"weights": "distance"}),
+                              ("metric=manhattan", {"metric": "manhattan"})):
+            engine, t, _ = compare(X, y, Q, args.repeats, PEERS, **option)
+            best_t, best = fastest(t)
             results["options"].append({"dataset": name, "option": label, "times_s": t,
-                                       "speedup_vs_sklearn": best[0] / t["nearkit"]})
-            table.add_row(name, label, f"{t['nearkit'] * 1e3:.1f} ms ({engine})",
-                          f"{best[0] * 1e3:.1f} ms ({best[1][8:]})",
-                          f"{best[0] / t['nearkit']:.2f}")
+                                       "fastest_peer": best,
+                                       "speedup_vs_fastest": best_t / t[NEARKIT]})
+            table.add_row(name, label, f"{ms(t[NEARKIT])} ({engine})", f"{best} {ms(best_t)}",
+                          f"{best_t / t[NEARKIT]:.2f}")
     console.print(table)
 
 
-def target_throughput(repeats, results):
-    rng = np.random.default_rng(0)
-    n, m, d = 8000, 2000, 784
-    X = rng.random((n, d))
-    Q = rng.random((m, d))
-    y = rng.integers(0, 10, n)
-    A = rng.random((4096, 4096), dtype=np.float32)
+# -- 2. dense 784 features ------------------------------------------------------------------------
+
+def gemm_peak_flops(repeats, n=4096):
+    """numpy's float32 GEMM throughput on n x n matrices (FLOP/s), median of ``repeats``."""
+    A = np.random.default_rng(0).random((n, n), dtype=np.float32)
     A @ A
-    gemm_s = median_time(lambda: A @ A, repeats)
-    peak = 2 * 4096**3 / gemm_s
-    model = KNNClassifier(K).fit(X, y)
-    model.predict(Q[:10])
-    t = median_time(lambda: model.predict(Q), repeats)
-    ours = 2 * n * m * d / t
-    results["throughput"] = {"gemm_peak_flops": peak, "nearkit_flops": ours,
-                             "fraction": ours / peak, "predict_s": t, "engine": model.algorithm_}
-    console.print(f"3. 784 features ({n} x {m}): nearkit {t * 1e3:.1f} ms = {ours / 1e9:.1f} "
-                  f"GFLOP/s effective ({model.algorithm_}); numpy float32 GEMM peak "
-                  f"{peak / 1e9:.1f} GFLOP/s; fraction {ours / peak:.2%} (target >= 50%)")
+    return 2 * n**3 / median_time(lambda: A @ A, repeats)
 
 
-def row_latencies_us(model, Q, calls):
-    """Wall time of ``calls`` single-row predicts, cycling through the rows of ``Q``."""
-    model.predict(Q[:1])  # warm-up (compiles nearkit's kernels)
-    times = np.empty(calls)
-    for i in range(calls):
-        row = Q[i % len(Q): i % len(Q) + 1]
-        start = time.perf_counter()
-        model.predict(row)
-        times[i] = time.perf_counter() - start
-    return times * 1e6
+def target_dense(args, results):
+    n_train, n_test = (2000, 500) if args.quick else (8000, 2000)
+    X, y, Q = dense_images(n_train, n_test)
+    peak = gemm_peak_flops(args.repeats, 1024 if args.quick else 4096)
+    engine, t, agree = compare(X, y, Q, args.repeats, DENSE_PEERS)
+    flops = {name: 2 * X.shape[0] * Q.shape[0] * X.shape[1] / s for name, s in t.items()}
+    zero_columns = int(np.sum(~X.any(axis=0)))
+    record = {"n_train": n_train, "n_queries": n_test, "d": X.shape[1],
+              "zero_columns": zero_columns, "gemm_peak_flops": peak, "times_s": t,
+              "effective_flops": flops, "engine": engine, "agreement_with_nearkit": agree}
+    title = (f"2. dense image-like data ({n_train:,} x {n_test:,} x {X.shape[1]}, "
+             f"{zero_columns} zero columns): numpy float32 GEMM peak {peak / 1e9:.1f} GFLOP/s")
+    table = Table(title=title)
+    for col in ("engine", "predict", "GFLOP/s effective", "of GEMM peak", "nearkit vs it",
+                "predictions = nearkit's"):
+        table.add_column(col)
+    for name, seconds in t.items():
+        table.add_row(f"{name} ({engine})" if name == NEARKIT else name, ms(seconds),
+                      f"{flops[name] / 1e9:.1f}", f"{flops[name] / peak:.0%}",
+                      "" if name == NEARKIT else f"{seconds / t[NEARKIT]:.2f}x",
+                      f"{agree[name]:.4f}")
+    console.print(table)
+    if "faiss-flatl2" in t:
+        ratio = t["faiss-flatl2"] / t[NEARKIT]
+        record["speedup_vs_faiss"] = ratio
+        console.print(f"   nearkit vs FAISS IndexFlatL2: {ratio:.2f}x (target: faster, > 1x): "
+                      f"{met(ratio > GOALS['dense'])}")
+    results["dense"] = record
 
 
-def target_latency(results):
-    X, y, Q = split("pima_diabetes")
-    times = row_latencies_us(KNNClassifier(K).fit(X, y), Q, 5000)
-    peer_p50 = float(np.median(row_latencies_us(KNeighborsClassifier(K).fit(X, y), Q, 500)))
-    results["latency_us"] = {"p50": float(np.median(times)),
-                             "p99": float(np.percentile(times, 99)), "sklearn_p50": peer_p50}
-    console.print(f"4. single-row predict, pima_diabetes: p50 {np.median(times):.1f} us, "
-                  f"p99 {np.percentile(times, 99):.1f} us (target p50 <= 50 us); "
-                  f"scikit-learn p50 {peer_p50:.0f} us")
+# -- 3, 4. cold and warm start, import time ----------------------------------------------------------
+
+def target_start(args, results):
+    setting = {"n_neighbors": K, "weights": "uniform", "metric": "euclidean", "p": 2.0}
+    table = Table(title="3-4. fresh process: import nearkit, then fit + first predict "
+                        f"(targets: cold <= {GOALS['cold_s']:g} s, warm <= {GOALS['warm_s']:g} s "
+                        "beyond the import)")
+    for col in ("dataset", "cache", "import nearkit", "fit", "first predict",
+                "fit + first predict", "target", "engine"):
+        table.add_column(col)
+    records = []
+    with tempfile.TemporaryDirectory(prefix="nearkit-start-") as work:
+        for name in args.datasets:
+            X, y, Q = quick_split(name, args.quick)
+            path = os.path.join(work, f"{name}.npz")
+            np.savez(path, X_train=X, y_train=np.unique(y, return_inverse=True)[1], X_test=Q)
+            cache = os.path.join(work, f"cache-{name}")  # empty: numba creates it
+            for state, goal in (("cold", GOALS["cold_s"]), ("warm", GOALS["warm_s"])):
+                r = measure_startup(NEARKIT, path, setting, cache)
+                r.update(dataset=name, cache=state)
+                records.append(r)
+                if r["status"] != "ok":
+                    table.add_row(name, state, f"error: {r['note']}", "", "", "", "", "")
+                    break
+                total = r["fit_s"] + r["first_predict_s"]
+                r["goal_met"] = total <= goal
+                table.add_row(name, state, f"{r['import_s']:.2f} s", f"{r['fit_s']:.3f} s",
+                              f"{r['first_predict_s']:.3f} s", f"{total:.3f} s",
+                              f"<= {goal:g} s: {met(total <= goal)}", str(r["algorithm_"]))
+        console.print(table)
+        env = {**os.environ, "NUMBA_CACHE_DIR": os.path.join(work, f"cache-{args.datasets[0]}")}
+        imports = {module: [import_seconds(module, env) for _ in range(args.repeats)]
+                   for module in ("nearkit", "sklearn.neighbors")}
+    medians = {m: float(np.median([s for s in v if s is not None])) if any(
+        s is not None for s in v) else None for m, v in imports.items()}
+    results["start"] = {"runs": records, "import_s": imports, "import_median_s": medians}
+    if None not in medians.values():
+        ok = medians["nearkit"] <= medians["sklearn.neighbors"]
+        console.print(f"4. import in a fresh process (median of {args.repeats}): nearkit "
+                      f"{medians['nearkit'] * 1e3:.0f} ms, sklearn.neighbors "
+                      f"{medians['sklearn.neighbors'] * 1e3:.0f} ms (target: no slower): "
+                      f"{met(ok)}")
+
+
+# -- 5. latency, memory, exactness ----------------------------------------------------------------
+
+def target_latency(args, results):
+    X, y, Q = quick_split("pima_diabetes", args.quick)
+    calls = 500 if args.quick else 5000
+    names = [NEARKIT, *runnable(PEERS, n_neighbors=K)]
+    engines = fitted(names, X, y, n_neighbors=K)
+    times = {name: single_row_times(engine.predict, Q, calls if name == NEARKIT else calls // 10)
+             * 1e6 for name, engine in engines.items()}
+    p50 = {name: float(np.median(t)) for name, t in times.items()}
+    ours = times[NEARKIT]
+    results["latency_us"] = {"p50": p50[NEARKIT], "p99": float(np.percentile(ours, 99)),
+                             "peers_p50": {n: v for n, v in p50.items() if n != NEARKIT}}
+    best = min((v, n) for n, v in p50.items() if n != NEARKIT)
+    console.print(f"5. single-row predict, pima_diabetes: p50 {p50[NEARKIT]:.1f} us, p99 "
+                  f"{np.percentile(ours, 99):.1f} us (target p50 <= {GOALS['latency_us']:g} us: "
+                  f"{met(p50[NEARKIT] <= GOALS['latency_us'])}); fastest peer {best[1]} p50 "
+                  f"{best[0]:.0f} us")
 
 
 MEMORY_CHILD = r"""
-import sys, json, numpy as np
-from nearkit import KNNClassifier
-def status_mib(field):
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1]) / 1024
-def rss_mib():
-    return status_mib('VmRSS')
+import json, sys
+import numpy as np
+from nearkit.bench.engines import make_engine
+from nearkit.bench.measure import PeakMemory
+n = int(sys.argv[1])
 rng = np.random.default_rng(0)
-X = rng.random((100_000, 20)); Q = rng.random((100_000, 20)); y = rng.integers(0, 2, 100_000)
+X = rng.random((n, 20)); Q = rng.random((n, 20)); y = rng.integers(0, 2, n)
 # compile every kernel first (LLVM's memory is a one-time cost, not the search's)
-for algorithm in ("brute", "gemm", "kd_tree"):
-    KNNClassifier(5, algorithm=algorithm).fit(X[:5000], y[:5000]).predict(Q[:100])
-with open('/proc/self/clear_refs', 'w') as f:
-    f.write('5')  # reset the peak (VmHWM) to the current RSS: compiling was higher
-base = rss_mib()
-model = KNNClassifier(5).fit(X, y)
-fitted = rss_mib()
-model.predict(Q)
-peak = status_mib('VmHWM')  # ru_maxrss is not reset by clear_refs
-print(json.dumps({"base_mib": base, "fitted_mib": fitted, "peak_mib": peak,
-                  "above_inputs_mib": peak - base, "index_mib": fitted - base,
-                  "engine": model.algorithm_}))
+for name in ("nearkit-brute", "nearkit-gemm", "nearkit-kd_tree", "nearkit-tiled", "nearkit-auto"):
+    make_engine(name, n_neighbors=5).fit(X[:5000], y[:5000]).predict(Q[:100])
+with PeakMemory() as peak:
+    engine = make_engine("nearkit-auto", n_neighbors=5).fit(X, y)
+    engine.predict(Q)
+print(json.dumps({"peak_above_inputs_mib": peak.bytes / 2**20, "method": peak.method,
+                  "engine": engine.info()["algorithm_"]}))
 """
 
 
-def target_memory(results):
-    out = subprocess.run([sys.executable, "-c", MEMORY_CHILD], capture_output=True, text=True,
-                         check=True)
+def target_memory(args, results):
+    n = 10_000 if args.quick else 100_000
+    out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(n)], capture_output=True,
+                         text=True, check=True)
     mem = json.loads(out.stdout.strip().splitlines()[-1])
-    results["memory"] = mem
-    console.print(f"5. memory, 100,000 queries vs 100,000 x 20: peak RSS {mem['peak_mib']:.0f} "
-                  f"MiB, {mem['above_inputs_mib']:.0f} MiB above the inputs ({mem['engine']}; "
-                  f"the fitted index holds {mem['index_mib']:.0f} MiB of it) "
-                  "(target <= 256 MiB)")
+    results["memory"] = {"n": n, **mem}
+    mib = mem["peak_above_inputs_mib"]
+    console.print(f"5. memory, {n:,} queries vs {n:,} x 20: peak {mib:.0f} MiB above the inputs "
+                  f"({mem['engine']}, measured by {mem['method']}) (target <= "
+                  f"{GOALS['memory_mib']:g} MiB: {met(mib <= GOALS['memory_mib'])})")
 
 
-def reference_knn(X, Q, k, metric="euclidean", chunk=256):
-    """Float64 reference, feature by feature, in chunks of queries: (dist, ind)."""
-    dist = np.empty((len(Q), k))
-    ind = np.empty((len(Q), k), dtype=np.int64)
-    for start in range(0, len(Q), chunk):
-        block = Q[start:start + chunk]
-        acc = np.zeros((len(block), len(X)))
-        for j in range(X.shape[1]):
-            diff = block[:, j][:, None] - X[:, j][None, :]
-            acc += diff * diff if metric == "euclidean" else np.abs(diff)
-        full = np.sqrt(acc) if metric == "euclidean" else acc
-        order = np.argsort(full, axis=1, kind="stable")[:, :k]  # stable: lower index first
-        ind[start:start + chunk] = order
-        dist[start:start + chunk] = np.take_along_axis(full, order, axis=1)
-    return dist, ind
-
-
-def target_exactness(results):
-    table = Table(title="6. exactness at full size vs the float64 reference")
-    for col in ("dataset", "metric", "engine", "rows with identical neighbours",
-                "max |distance difference|"):
+def target_exactness(args, results):
+    table = Table(title="5. exactness at full size: returned neighbours against the float64 "
+                        "reference (nearkit.bench.exactness, tie-aware)")
+    for col in ("dataset", "metric", "engine", "exact", "near-tie", "wrong",
+                "max reported-distance error"):
         table.add_column(col)
-    for name in list_datasets():
-        X, y, Q = split(name)
+    for name in args.datasets:
+        X, y, Q = quick_split(name, args.quick)
         for metric in ("euclidean", "manhattan"):
-            ref_d, ref_i = reference_knn(X, Q, K, metric)
-            for algorithm in ("auto", "brute", "gemm", "kd_tree", "tiled"):
-                try:
-                    model = KNNClassifier(K, metric=metric, algorithm=algorithm).fit(X, y)
-                except ValueError:
-                    continue
-                d, i = model.kneighbors(Q)
-                same = float(np.mean(np.all(i == ref_i, axis=1)))
-                err = float(np.abs(d - ref_d).max())
+            setting = {"n_neighbors": K, "metric": metric}
+            names = runnable([NEARKIT, *NEARKIT_ENGINES, *PEERS], **setting)
+            reference = reference_kth_distances(X, Q, K, metric)
+            for engine_name, engine in fitted(names, X, y, **setting).items():
+                check = check_neighbors(X, Q, *engine.kneighbors(Q, K), K, metric,
+                                        reference=reference)
+                chosen = engine.info().get("algorithm_")
+                label = engine_name + (f" -> {chosen}" if engine_name == NEARKIT else "")
                 results["exactness"].append({"dataset": name, "metric": metric,
-                                             "engine": model.algorithm_, "identical_rows": same,
-                                             "max_abs_diff": err})
-                table.add_row(name, metric, f"{algorithm} -> {model.algorithm_}",
-                              f"{same:.4%}", f"{err:.3g}")
+                                             "engine": label, **check})
+                table.add_row(name, metric, label, f"{check['n_exact']}/{check['n_checked']}",
+                              str(check["n_near_tie"]), str(check["n_wrong"]),
+                              f"{check['max_reported_distance_error']:.2g}")
     console.print(table)
 
 
-def _shapes():
+# -- auto against the fastest engine ----------------------------------------------------------------
+
+def _shapes(quick):
     """(label, metric, X, Q) of the synthetic shapes ``algorithm='auto'`` is checked on."""
     rng = np.random.default_rng(0)
 
@@ -317,6 +406,8 @@ def _shapes():
               ("gaussian", 10_000, 20), ("gaussian", 200_000, 20), ("uniform", 10_000, 200),
               ("clustered", 100_000, 8), ("mixed discrete", 100_000, 12)]
     for kind, n, d in shapes:
+        if quick and n > 10_000:
+            continue
         total = n + 1000
         if kind == "uniform":
             data = rng.random((total, d))
@@ -330,90 +421,80 @@ def _shapes():
             yield f"{kind} {n:,} x {d}", metric, data[:n], data[n:]
 
 
-def target_auto(results):
+def target_auto(args, results):
     """Is 'auto' close to the fastest engine on shapes it was not tuned on?"""
-    table = Table(title="auto on synthetic shapes (1,000 queries, k=5): chosen engine vs the "
-                        "fastest, median of 3 predicts")
+    table = Table(title=f"auto on synthetic shapes (1,000 queries, k={K}): chosen engine vs the "
+                        "fastest nearkit engine")
     for col in ("shape", "metric", "auto ->", "auto", "fastest engine", "auto / fastest"):
         table.add_column(col)
     results["auto"] = []
-    for label, metric, X, Q in _shapes():
+    for label, metric, X, Q in _shapes(args.quick):
         y = np.arange(len(X)) % 2
-        times = {}
-        for algorithm in ("auto", "brute", "gemm", "kd_tree", "tiled"):
-            if algorithm == "gemm" and metric != "euclidean":
-                continue
-            model = KNNClassifier(K, metric=metric, algorithm=algorithm).fit(X, y)
-            model.predict(Q[:10])
-            times[algorithm] = median_time(lambda m=model, q=Q: m.predict(q), 3)
-            if algorithm == "auto":
-                chosen = model.algorithm_
-        best = min((t, a) for a, t in times.items() if a != "auto")
-        ratio = times["auto"] / best[0]
+        setting = {"n_neighbors": K, "metric": metric}
+        engines = fitted(runnable([NEARKIT, *NEARKIT_ENGINES], **setting), X, y, **setting)
+        times, _ = race({n: e.predict for n, e in engines.items()}, Q, min(args.repeats, 3),
+                        pause_s=0.0)
+        chosen = engines[NEARKIT].info()["algorithm_"]
+        best = min((t, n) for n, t in times.items() if n != NEARKIT)
+        ratio = times[NEARKIT] / best[0]
         results["auto"].append({"shape": label, "metric": metric, "chosen": chosen,
                                 "times_s": times, "auto_over_fastest": ratio})
-        table.add_row(label, metric, chosen, f"{times['auto'] * 1e3:.1f} ms",
-                      f"{best[1]} {best[0] * 1e3:.1f} ms", f"{ratio:.2f}")
+        table.add_row(label, metric, chosen, ms(times[NEARKIT]), f"{best[1]} {ms(best[0])}",
+                      f"{ratio:.2f}")
     console.print(table)
 
 
-COMPILE_CHILD = r"""
-import sys, time, json, numpy as np
-t0 = time.perf_counter()
-from nearkit import KNNClassifier
-t1 = time.perf_counter()
-rng = np.random.default_rng(0)
-X = rng.random((5000, 20)); y = rng.integers(0, 2, 5000); Q = rng.random((2000, 20))
-out = {"import_s": t1 - t0}
-for algorithm in ("brute", "gemm", "kd_tree", "tiled"):
-    t2 = time.perf_counter(); model = KNNClassifier(5, algorithm=algorithm).fit(X, y)
-    t3 = time.perf_counter(); model.predict(Q); t4 = time.perf_counter(); model.predict(Q)
-    t5 = time.perf_counter()
-    out[algorithm] = {"fit_s": t3 - t2, "first_predict_s": t4 - t3, "second_predict_s": t5 - t4}
-print(json.dumps(out))
-"""
+TARGETS = {
+    "1": target_datasets, "2": target_dense, "3": target_start, "latency": target_latency,
+    "memory": target_memory, "exactness": target_exactness, "options": target_options,
+    "auto": target_auto,
+}
+#: other names of the targets: issue 14's numbers (4 is measured with 3, 5 is three tables)
+ALIASES = {"4": ["3"], "5": ["latency", "memory", "exactness"], "datasets": ["1"],
+           "dense": ["2"], "start": ["3"]}
 
 
-def target_compile(results):
-    out = {}
-    with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        for label in ("cold cache", "warm cache"):
-            run = subprocess.run([sys.executable, "-c", COMPILE_CHILD], capture_output=True,
-                                 text=True, check=True, env=env)
-            out[label] = json.loads(run.stdout.strip().splitlines()[-1])
-    results["compile"] = out
-    for label, r in out.items():
-        engines = ", ".join(
-            f"{name}: fit {e['fit_s']:.2f} s + first predict {e['first_predict_s']:.2f} s, "
-            f"next predict {e['second_predict_s'] * 1e3:.1f} ms"
-            for name, e in r.items() if name != "import_s")
-        console.print(f"JIT, {label}: import {r['import_s'] * 1e3:.0f} ms; {engines}")
-
-
-def main():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--only", default="1,2,3,4,5,6,auto,jit",
-                        help="comma-separated targets to run (1-6, auto, jit)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs (default 5)")
+    parser.add_argument("--only", default=",".join(TARGETS),
+                        help=f"comma-separated targets among {', '.join(TARGETS)} "
+                             f"(also {', '.join(ALIASES)})")
+    parser.add_argument("--datasets", default=",".join(list_datasets()),
+                        help="comma-separated datasets of targets 1, 3-4, exactness, options "
+                             "(default: the five)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small subsets and one repeat: checks that the script runs "
+                             "(not a measurement)")
     parser.add_argument("--json", help="also write the measurements to this JSON file")
-    args = parser.parse_args()
-    only = set(args.only.split(","))
-    results = {"datasets": [], "options": [], "exactness": []}
-    steps = [("1", lambda: target_datasets(args.repeats, results)),
-             ("2", lambda: target_options(args.repeats, results)),
-             ("3", lambda: target_throughput(args.repeats, results)),
-             ("4", lambda: target_latency(results)),
-             ("5", lambda: target_memory(results)),
-             ("6", lambda: target_exactness(results)),
-             ("auto", lambda: target_auto(results)),
-             ("jit", lambda: target_compile(results))]
-    for key, step in steps:
-        if key in only:
-            step()
+    args = parser.parse_args(argv)
+    only = []
+    for key in (k for k in args.only.split(",") if k):
+        if key not in TARGETS and key not in ALIASES:
+            parser.error(f"--only: unknown target {key!r}; choose among "
+                         f"{', '.join([*TARGETS, *ALIASES])}")
+        only += ALIASES.get(key, [key])
+    args.only = [key for key in TARGETS if key in only]
+    args.datasets = [d for d in args.datasets.split(",") if d]
+    unknown = sorted(set(args.datasets) - set(list_datasets()))
+    if unknown or not args.datasets:
+        parser.error(f"--datasets: unknown {unknown}; choose among {', '.join(list_datasets())}")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1; got {args.repeats}")
+    if args.quick:
+        args.repeats = 1
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    results = {"quick": args.quick, "repeats": args.repeats, "datasets": [], "options": [],
+               "exactness": []}
+    for key in args.only:
+        TARGETS[key](args, results)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+        with open(args.json, "w") as handle:
+            json.dump(results, handle, indent=1)
 
 
 if __name__ == "__main__":

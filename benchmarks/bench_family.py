@@ -18,10 +18,10 @@ fitted on the training split, as ``bench_engines.py`` does), k=5:
   >= 5x).
 
 Fits are not timed except the outlier detectors' (their fit is the work).  Timings are
-medians over ``--repeats`` runs with every contender timed in each run, the order rotating
-between runs and a pause before each timed call (``bench_engines.PAUSE_S``: the previous
-contender's spinning worker threads are gone); a sub-50 ms call is timed as many consecutive
-calls as fill about 50 ms (``bench_engines.calls_per_run``).  Numbers on a shared machine
+medians over ``--repeats`` runs with every contender timed in each run
+(:func:`nearkit.bench.measure.race`: the order rotating between runs, a pause before each
+timed call so that the previous contender's spinning worker threads are gone, and a sub-50 ms
+call timed as many consecutive calls as fill about 50 ms).  Numbers on a shared machine
 are noisy: compare the ratios, which come from the same run.
 
 Results are checked, never trusted: neighbour sets against scikit-learn's where no distance
@@ -46,11 +46,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 import warnings
 
 import numpy as np
-from bench_engines import PAUSE_S, calls_per_run, console, median_time, split
+from bench_engines import console, split
 from rich.table import Table
 from sklearn.impute import KNNImputer as SKLearnKNNImputer
 from sklearn.model_selection import train_test_split
@@ -59,6 +58,7 @@ from sklearn.neighbors import NearestNeighbors as SKLearnNearestNeighbors
 
 from nearkit import KNNImputer, KNNOutlierDetector, KNNRegressor, NearestNeighbors
 from nearkit.bench.exactness import check_neighbors, reference_kth_distances
+from nearkit.bench.measure import race
 from nearkit.datasets import list_datasets, load_dataset, make_preprocessor
 
 K = 5
@@ -81,37 +81,6 @@ RTOL = 1e-9
 
 
 # -- timing ------------------------------------------------------------------------------------
-
-def race(contenders, inputs, repeats):
-    """Median seconds per call of each contender on ``inputs``, interleaved.
-
-    Parameters
-    ----------
-    contenders : dict of str -> callable
-        Each takes ``inputs`` (or a slice of its rows, for the warm-up).
-    inputs : ndarray
-        What every contender is timed on.
-    repeats : int
-        Runs; in each, every contender is timed once, after a pause, in rotating order.
-
-    Returns
-    -------
-    medians : dict of str -> float
-    samples : dict of str -> list of float
-        Every run's time per call.
-    """
-    for fn in contenders.values():  # warm-up, not counted (compiles nearkit's kernels)
-        fn(inputs[:50])
-    number = {name: calls_per_run(lambda fn=fn: fn(inputs)) for name, fn in contenders.items()}
-    samples = {name: [] for name in contenders}
-    names = list(contenders)
-    for run in range(repeats):
-        for name in names[run % len(names):] + names[:run % len(names)]:
-            time.sleep(PAUSE_S)  # BLAS / OpenMP workers of the previous call stop spinning
-            samples[name].append(median_time(lambda fn=contenders[name]: fn(inputs), 1,
-                                             number[name]))
-    return {name: float(np.median(t)) for name, t in samples.items()}, samples
-
 
 def fastest_peer(medians, prefix):
     """(seconds, name) of the fastest contender whose name starts with ``prefix``."""

@@ -1,8 +1,8 @@
 """Print nearkit's predict speed-up against its peers, with 95% confidence intervals.
 
 A quick look without the full study: the same protocol as ``nearkit bench`` (repeated
-stratified splits, interleaved engines, warm-up, paired bootstrap), fewer engines and no
-report.  Examples::
+stratified splits, interleaved engines, warm-up, paired bootstrap), fewer engines, no
+cross-validation and no report; ratios against the fastest peer of each dataset first.  Examples::
 
     python benchmarks/bench_speedup.py                       # bundled data, offline
     NEARKIT_DATA=../shared/datasets python benchmarks/bench_speedup.py \\
@@ -28,16 +28,20 @@ def main(argv=None):
     config = BenchConfig(
         datasets=args.datasets.split(","), engines=args.engines.split(","),
         baseline=args.baseline, repeats=args.repeats, iterations=3, threads=[], sizes=[],
-        first_call="none", latency_queries=5,
+        first_call="none", latency_queries=5, cv=False,
     )
     results = run_benchmark(config)
     for (dataset, _), runs in summary.group_runs(results).items():
+        peer = summary.fastest_peer(results, runs)
         for engine in summary.engines_of(results, runs):
             if engine == args.baseline:
                 continue
+            versus_peer = ("(it is the fastest peer)" if engine == peer else
+                           f"vs the fastest peer {peer}: "
+                           f"{ratio_text(summary.speedup(runs, engine, peer))}")
             res = summary.speedup(runs, engine, args.baseline)
-            print(f"{dataset:>20}  {engine:<18} predict speed-up vs {args.baseline}: "
-                  f"{ratio_text(res)}")
+            print(f"{dataset:>20}  {engine:<18} predict speed-up {versus_peer}; "
+                  f"vs {args.baseline}: {ratio_text(res)}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import pytest
 from sklearn.neighbors import KNeighborsClassifier
 
 from nearkit.bench.engines import (
+    ENGINES,
     FaissEngine,
     engine_unavailable,
     make_engine,
@@ -15,9 +16,14 @@ from nearkit.bench.engines import (
 from nearkit.bench.exactness import check_neighbors, reference_kth_distances
 from nearkit.bench.measure import PeakMemory, limit_threads
 from nearkit.bench.vote import vote
+from nearkit.metrics import METRICS
 
 PEERS = ["faiss-flatl2", "scipy-ckdtree", "numpy-textbook", "sklearn-brute", "sklearn-kd_tree",
-         "sklearn-ball_tree", "sklearn-auto"]
+         "sklearn-ball_tree", "sklearn-auto", "sklearnex-brute", "sklearnex-auto",
+         "usearch-exact"]
+#: the optional peers added for issue 14, with the metrics they search besides Euclidean
+NEW_PEERS = {"sklearnex-brute": ["manhattan", "cosine"], "sklearnex-auto": ["manhattan", "cosine"],
+             "usearch-exact": ["cosine"]}
 
 
 def _available(name):
@@ -46,6 +52,58 @@ def test_peers_predict_like_scikit_learn(name, k, continuous):
     check = check_neighbors(X, Q, dist, ind, k)
     assert check["n_wrong"] == 0
     assert check["n_exact"] + check["n_near_tie"] == len(Q)
+
+
+@pytest.mark.parametrize("name", list(NEW_PEERS))
+@pytest.mark.parametrize("weights", ["uniform", "distance"])
+def test_new_peers_predict_like_scikit_learn_for_their_metrics(name, weights, continuous):
+    """No tie crosses the k-th neighbour in continuous random data, so scikit-learn's
+    predictions and vote proportions are the reference."""
+    if not _available(name):
+        pytest.skip(f"{name}: {engine_unavailable(name)}")
+    X, y, Q = continuous
+    for metric in ["euclidean", *NEW_PEERS[name]]:
+        kth = reference_kth_distances(X, Q, 6, metric)
+        assert np.all(kth[:, 4] < kth[:, 5] * (1 - 1e-9)), "a tie crosses the 5th neighbour"
+        engine = make_engine(name, n_neighbors=5, weights=weights, metric=metric)
+        assert engine.unsupported() is None
+        engine.fit(X, y)
+        ref = KNeighborsClassifier(n_neighbors=5, weights=weights, metric=metric,
+                                   algorithm="brute").fit(X, y)
+        np.testing.assert_array_equal(engine.predict(Q), ref.predict(Q))
+        np.testing.assert_allclose(engine.predict_proba(Q), ref.predict_proba(Q), rtol=1e-6)
+        check = check_neighbors(X, Q, *engine.kneighbors(Q, 5), 5, metric)
+        assert check["n_exact"] == len(Q), (metric, check["examples"])
+    assert make_engine(name, metric="mahalanobis").unsupported()
+    assert make_engine(name, weights="dudani").unsupported()
+
+
+def test_a_missing_optional_peer_is_skipped_with_a_note(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("usearch", "sklearnex") else real(name, *a))
+    assert "usearch is not installed" in engine_unavailable("usearch-exact")
+    assert "sklearnex is not installed" in engine_unavailable("sklearnex-auto[1t]")
+
+
+def test_metric_names_come_from_the_metric_table():
+    for name, spec in ENGINES.items():
+        names = spec.cls.metric_names(**spec.options)
+        assert names and names <= set(METRICS), name
+    assert make_engine("nearkit-auto").metric_names() == set(METRICS)
+    assert make_engine("nearkit-auto", metric="cosine").unsupported() is None
+    assert make_engine("sklearn-brute", metric="cosine").unsupported() is None
+    assert make_engine("sklearn-kd_tree", metric="cosine").unsupported()
+    assert make_engine("nearkit-gemm", metric="manhattan").unsupported()
+
+
+def test_cosine_check_against_nearkit(continuous):
+    X, y, Q = continuous
+    engine = make_engine("nearkit-auto", n_neighbors=4, metric="cosine").fit(X, y)
+    check = check_neighbors(X, Q, *engine.kneighbors(Q, 4), 4, "cosine")
+    assert check["n_exact"] == len(Q) and check["max_reported_distance_error"] < 1e-9
 
 
 @pytest.mark.parametrize("name", ["numpy-textbook", "scipy-ckdtree", "sklearn-brute"])

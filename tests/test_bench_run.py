@@ -12,18 +12,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nearkit.bench import protocol
+from nearkit.bench import protocol, summary
 from nearkit.bench.checks import FIELD_OPTIONS
 from nearkit.bench.cli import DEFAULT_OUT
-from nearkit.bench.engines import ENGINES, EngineSpec, NumpyTextbookEngine
+from nearkit.bench.engines import ENGINES, EngineSpec, NumpyTextbookEngine, engine_unavailable
 from nearkit.bench.report import render_report
-from nearkit.bench.results import load_results
+from nearkit.bench.results import SCHEMA_VERSION, load_results
 from nearkit.bench.schema import SchemaError, validate_results
 from nearkit.cli import main
+from nearkit.weights import WEIGHTS
 
-ENGINES_RUN = "nearkit-auto,sklearn-auto,sklearn-brute,faiss-flatl2,scipy-ckdtree,numpy-textbook"
+ENGINES_RUN = ("nearkit-auto,sklearn-auto,sklearn-brute,faiss-flatl2,scipy-ckdtree,numpy-textbook,"
+               "sklearnex-brute,usearch-exact")
 FILES = ("results.json", "results.csv", "report.md", "speedup.png", "accuracy.png",
-         "scaling.png", "roc_breast_cancer.png")
+         "scaling.png", "cv.png", "roc_breast_cancer.png")
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +50,10 @@ def test_results_match_the_schema(run_dir):
     env = results["environment"]
     assert env["python"] and env["libraries"]["numpy"] and env["cpu_model"]
     assert "--quick" in env["command_line"]
+    assert results["schema_version"] == SCHEMA_VERSION
     run = results["runs"][0]
-    assert set(run["engines"]) == set(ENGINES_RUN.split(",")) | {
-        "nearkit-auto[1t]", "sklearn-auto[1t]"}
+    available = {name for name in ENGINES_RUN.split(",") if engine_unavailable(name) is None}
+    assert set(run["engines"]) == available | {"nearkit-auto[1t]", "sklearn-auto[1t]"}
     record = run["engines"]["sklearn-brute"]
     assert len(record["fit_s"]) == len(record["predict_s"]) == 2
     assert len(record["y_pred"]) == record["n_queries"] == 100
@@ -95,27 +98,84 @@ def test_report_is_rebuilt_byte_for_byte(run_dir, capsys):
     original_csv = (run_dir / "results.csv").read_bytes()
     (run_dir / "report.md").unlink()
     (run_dir / "results.csv").unlink()
+    (run_dir / "cv.png").unlink()
     assert main(["report", str(run_dir)]) == 0
     assert (run_dir / "report.md").read_bytes() == original
     assert (run_dir / "results.csv").read_bytes() == original_csv
+    assert (run_dir / "cv.png").stat().st_size > 0
     assert "summary" in capsys.readouterr().out
 
 
 def test_report_content(run_dir):
     text = (run_dir / "report.md").read_text()
     for heading in ("## Summary", "## Findings", "## Method", "## Dataset `breast_cancer`",
-                    "### Speed-up against `sklearn-auto`", "### Quality", "## Thread scaling",
-                    "## Time versus training-set size", "## Profile", "## Environment"):
+                    "### Speed-up against the fastest peer, `",
+                    "### Speed-up against `sklearn-auto`", "### Quality",
+                    "## Cross-validated k and weights",
+                    "### `breast_cancer`: cross-validated accuracy against k",
+                    "## Thread scaling", "## Time versus training-set size", "## Profile",
+                    "## Environment"):
         assert heading in text, heading
     assert "times faster" in text or "times slower" in text
     assert "McNemar" in text
+
+
+def test_the_fastest_peer_leads_the_summary_and_findings(run_dir):
+    results = load_results(run_dir)
+    (_, runs), = summary.group_runs(results).items()
+    peer = summary.fastest_peer(results, runs)
+    assert results["engines"][peer]["family"] != "nearkit"
+    means = {row["engine"]: row["predict_pq"]["mean"]["mean"]
+             for row in summary.engine_table(results, runs, "sklearn-auto")
+             if row["samples"]["repeats"] and results["engines"][row["engine"]]["family"]
+             != "nearkit"}
+    assert means[peer] == min(means.values())
+    text = (run_dir / "report.md").read_text()
+    header = text.split("## Summary")[1].strip().splitlines()[0]
+    assert header.index("vs the fastest peer") < header.index("vs sklearn-auto")
+    nearkit_row = next(line for line in text.split("## Summary")[1].splitlines()
+                       if line.startswith("| breast_cancer | nearkit-auto |"))
+    assert f"× vs {peer}" in nearkit_row
+    lead = text.split("## Findings")[1].strip().splitlines()[0]
+    assert f"than the fastest peer, {peer}, 95% CI" in lead
+    assert lead.index("fastest peer") < lead.index("sklearn-auto")
+    assert "against the fastest peer of each dataset" in text
+
+
+def test_cv_scores_k_and_weights_per_dataset(run_dir):
+    results = load_results(run_dir)
+    (record,) = results["cv"]
+    assert record["status"] == "ok" and record["dataset"] == "breast_cancer"
+    assert record["ks"] == list(range(1, 31)) and record["weights"] == list(WEIGHTS)
+    best = record["best_params"]
+    scores = record["mean_test_score"]
+    assert all(len(scores[w]) == 30 for w in WEIGHTS)
+    assert scores[best["weights"]][best["n_neighbors"] - 1] == record["best_score"]
+    assert record["best_score"] == max(max(v) for v in scores.values())
+    text = (run_dir / "report.md").read_text()
+    assert (f"| breast_cancer | {best['n_neighbors']} | {best['weights']} | "
+            f"{record['best_score']:.4f}") in text
+    assert "Cross-validation chose" in text.split("## Findings")[1].split("## Method")[0]
+
+
+def test_results_of_schema_1_are_still_read(run_dir):
+    results = load_results(run_dir)
+    old = copy.deepcopy(results)
+    old["schema_version"] = 1
+    del old["cv"]
+    validate_results(old)
+    text = render_report(old)
+    assert "## Summary" in text and "Cross-validated" not in text
 
 
 def test_csv_is_tidy(run_dir):
     with (run_dir / "results.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     measures = {row["measure"] for row in rows}
-    assert {"fit_s", "predict_s", "latency_s", "accuracy", "roc_auc", "peak_memory_bytes"} <= measures
+    assert {"fit_s", "predict_s", "latency_s", "accuracy", "roc_auc", "peak_memory_bytes",
+            "mean_test_score"} <= measures
+    cv = [r for r in rows if r["section"] == "cv" and r["measure"] == "mean_test_score"]
+    assert len(cv) == 30 * len(WEIGHTS)
     predict = [r for r in rows if r["measure"] == "predict_s" and r["engine"] == "sklearn-auto"
                and r["section"] == "run"]
     assert len(predict) == 2 * 2  # repeats x iterations
@@ -139,7 +199,8 @@ def test_a_wrong_engine_is_shown_not_hidden(monkeypatch):
     monkeypatch.setitem(ENGINES, "test-wrong", EngineSpec(_WrongEngine, "returns wrong points"))
     config = protocol.BenchConfig.quick_config(
         datasets=["iris"], engines=["sklearn-brute", "test-wrong"], repeats=1, iterations=1,
-        threads=[], sizes=[], first_call="none", latency_queries=2, baseline="sklearn-brute")
+        threads=[], sizes=[], first_call="none", latency_queries=2, baseline="sklearn-brute",
+        cv=False)
     results = json.loads(json.dumps(protocol.run_benchmark(config)))
     validate_results(results)
     check = results["runs"][0]["engines"]["test-wrong"]["check"]
@@ -154,9 +215,10 @@ def test_other_settings_skip_engines_with_a_reason():
         datasets=["iris"], engines=["nearkit-auto", "sklearn-brute", "scipy-ckdtree"],
         weights=["uniform", "dudani"], metrics=["mahalanobis"], ks=[3], repeats=1,
         iterations=1, threads=[], sizes=[], first_call="none", latency_queries=1,
-        baseline="sklearn-brute")
+        baseline="sklearn-brute", cv=False)
     results = json.loads(json.dumps(protocol.run_benchmark(config)))
     validate_results(results)
+    assert results["cv"] == []
     by_weights = {run["weights"]: run["engines"] for run in results["runs"]}
     assert by_weights["uniform"]["sklearn-brute"]["check"]["n_wrong"] == 0
     assert by_weights["uniform"]["nearkit-auto"]["check"]["n_wrong"] == 0
@@ -238,10 +300,13 @@ def test_exit_code_is_1_when_every_engine_failed(tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
     code = main(["bench", "--quick", "--datasets", "iris", "--engines", "test-broken",
                  "--baseline", "test-broken", "--repeats", "1", "--iterations", "1",
-                 "--no-scaling", "--first-call", "none", "--no-progress", "--out", str(out)])
+                 "--no-scaling", "--no-cv", "--first-call", "none", "--no-progress",
+                 "--out", str(out)])
     assert code == 1
     assert "every engine failed" in " ".join(capsys.readouterr().err.split())
-    assert load_results(out)["runs"][0]["engines"]["test-broken"]["status"] == "error"
+    results = load_results(out)
+    assert results["runs"][0]["engines"]["test-broken"]["status"] == "error"
+    assert results["cv"] == [] and "--no-cv" in results["environment"]["command_line"]
 
 
 def _typed(value):

@@ -7,12 +7,15 @@ environment in ``results.json``.  Tables and plots are made from that file alone
 
 Modules, one idea each:
 
-- :mod:`~nearkit.bench.engines`: the adapters (nearkit, scikit-learn, FAISS, cKDTree, NumPy)
+- :mod:`~nearkit.bench.engines`: the adapters (nearkit, scikit-learn, scikit-learn-intelex,
+  FAISS, cKDTree, usearch, NumPy)
   behind one interface, found through :data:`~nearkit.bench.engines.ENGINES`.
 - :mod:`~nearkit.bench.exactness`: the tie-aware check of returned neighbours.
 - :mod:`~nearkit.bench.measure`: timers, thread limits and peak memory.
 - :mod:`~nearkit.bench.protocol`: the configuration and the interleaved repeated runs.
 - :mod:`~nearkit.bench.quality`: classification metrics (``sklearn.metrics``).
+- :mod:`~nearkit.bench.cvstudy`: the cross-validated accuracy of every (k, weights) per
+  dataset (``KNNClassifierCV``).
 - :mod:`~nearkit.bench.firstcall`, :mod:`~nearkit.bench.scaling`,
   :mod:`~nearkit.bench.geometry`, :mod:`~nearkit.bench.profiling`: first-call (JIT) time,
   time versus training-set size, the curse of dimensionality, ``--profile``.

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from nearkit.bench.engines import parse_engine_name
-from nearkit.metrics import METRIC_ALIASES  # the registry; to become nearkit.metrics.METRICS
+from nearkit.metrics import METRIC_ALIASES  # names and aliases of nearkit.metrics.METRICS
 from nearkit.weights import WEIGHTS
 
 #: metric names a run accepts (aliases included), as nearkit's registry lists them
@@ -34,7 +34,7 @@ FIELD_OPTIONS = {
 }
 #: fields that must hold an integer >= 1 (lists: every item)
 POSITIVE_INTEGERS = ("ks", "repeats", "iterations", "threads", "max_test", "latency_queries",
-                     "check_queries", "sizes", "scaling_queries", "scaling_repeats")
+                     "check_queries", "sizes", "scaling_queries", "scaling_repeats", "cv_max_k")
 #: seeds are handed to ``numpy.random.RandomState`` (scikit-learn's splitters)
 MAX_SEED = 2**32 - 1
 FIRST_CALL_CHOICES = ("all", "jit", "none")
@@ -68,6 +68,7 @@ def check_config(config):
     for field in POSITIVE_INTEGERS:
         _check_integers(field, getattr(config, field), low=1)
     _check_integers("seed", config.seed, low=0, high=MAX_SEED)
+    _check_integers("cv_folds", config.cv_folds, low=2)
     _check_range("p", config.p, "> 0", lambda v: v > 0)
     _check_range("beta", config.beta, "> 0 and finite", lambda v: 0 < v < math.inf)
     _check_range("train_size", config.train_size, "strictly between 0 and 1", lambda v: 0 < v < 1)

@@ -38,8 +38,8 @@ from nearkit.bench.engines import ENGINES, parse_engine_name
 
 DEFAULT_OUT = "bench-out"
 #: the columns of report.md's summary that the terminal shows
-TERMINAL_COLUMNS = ("dataset", "engine", "algorithm", "predict_us", "speedup", "accuracy",
-                    "neighbours")
+TERMINAL_COLUMNS = ("dataset", "engine", "algorithm", "predict_us", "speedup_peer", "speedup",
+                    "accuracy", "neighbours")
 
 
 def _csv(kind):
@@ -93,7 +93,8 @@ def defaults_text(field):
 def register(subparsers):
     """Add the ``bench`` and ``report`` sub-commands to the ``nearkit`` parser."""
     bench = subparsers.add_parser(
-        "bench", help="benchmark nearkit against scikit-learn, FAISS, SciPy and NumPy",
+        "bench", help="benchmark nearkit against scikit-learn, scikit-learn-intelex, FAISS, "
+                      "SciPy, usearch and NumPy",
         description="Run the reproducible benchmark study and write results, report and plots.",
     )
     bench.add_argument("--datasets", type=_csv(str), metavar="A,B",
@@ -125,6 +126,8 @@ def register(subparsers):
     bench.add_argument("--sizes", type=_csv(int), metavar="N,M",
                        help=f"training-set sizes of the scaling study ({defaults_text('sizes')})")
     bench.add_argument("--no-scaling", action="store_true", help="skip the training-set size study")
+    bench.add_argument("--no-cv", action="store_true",
+                       help="skip the cross-validated choice of k and weights per dataset")
     bench.add_argument("--first-call", type=_first_call, metavar="WHICH",
                        help="engines whose first call is timed in fresh processes: all, jit, "
                             f"none or a comma-separated list ({defaults_text('first_call')})")
@@ -166,6 +169,8 @@ def config_from_args(args):
             overrides[field] = value
     if args.no_scaling:
         overrides["sizes"] = []
+    if args.no_cv:
+        overrides["cv"] = False
     overrides["profile"] = bool(args.profile)
     config = BenchConfig.quick_config(**overrides) if args.quick else BenchConfig(**overrides)
     return check_config(config)
@@ -272,7 +277,7 @@ def _argv_of(args):
             value = ",".join(value)
         if value is not None:
             words += [f"--{option.replace('_', '-')}", str(value)]
-    for flag in ("quick", "profile", "no_scaling"):
+    for flag in ("quick", "profile", "no_scaling", "no_cv"):
         if getattr(args, flag, False):
             words.append(f"--{flag.replace('_', '-')}")
     return words + ["--out", str(args.out)]

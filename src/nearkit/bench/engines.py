@@ -2,9 +2,14 @@
 
 Every adapter answers ``fit(X, y)``, ``kneighbors(Q, k) -> (distances, indices)`` of shape
 ``(n_queries, k)``, ``predict(Q)`` and ``predict_proba(Q)`` (columns in ``classes_`` order).
-nearkit and scikit-learn vote with their own estimators; the peers that only search (FAISS,
-cKDTree, the NumPy textbook loop) vote with :func:`vote`, which follows scikit-learn's rule:
-weights summed per class, ties to the smallest class label.
+nearkit, scikit-learn and scikit-learn-intelex vote with their own estimators; the peers that
+only search (FAISS, cKDTree, usearch, the NumPy textbook loop) vote with :func:`vote`, which
+follows scikit-learn's rule: weights summed per class, ties to the smallest class label.
+
+Metric names are those of nearkit's metric table (:data:`nearkit.metrics.METRICS`); each
+adapter declares the ones it searches (:meth:`Engine.metric_names`) and the weighting schemes
+it votes with.  The optional peers (FAISS, scikit-learn-intelex, usearch) are skipped with a
+note when their package is not installed.
 
 The nearkit adapter uses nearkit's public API only (``nearkit.KNNClassifier``), exactly as a
 user would.  An engine is named ``family-variant``; a thread-limited instance of any engine is
@@ -23,9 +28,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nearkit.bench.vote import vote
+from nearkit.metrics import METRICS
 
-MINKOWSKI_FAMILY = frozenset({"euclidean", "manhattan", "chebyshev", "minkowski"})
-ALL_METRICS = MINKOWSKI_FAMILY | {"mahalanobis"}
+#: every metric of nearkit's table
+ALL_METRICS = frozenset(METRICS)
+#: the metrics computed on the raw coordinates (no preparation): the Minkowski family
+MINKOWSKI_FAMILY = frozenset(name for name, spec in METRICS.items() if spec.prepare is None)
 
 
 def minkowski_p(metric: str, p: float) -> float:
@@ -68,7 +76,8 @@ class Engine(ABC):
         Engine-specific options from its registry entry (e.g. ``algorithm``).
     """
 
-    #: who wrote the engine: 'nearkit', 'scikit-learn', 'faiss', 'scipy', 'numpy'.
+    #: who wrote the engine: 'nearkit', 'scikit-learn', 'scikit-learn-intelex', 'faiss',
+    #: 'scipy', 'usearch', 'numpy'.
     family: ClassVar[str] = ""
     #: module that must be importable for the engine to run (an optional extra).
     requires: ClassVar[str | None] = None
@@ -111,9 +120,20 @@ class Engine(ABC):
             return f"{cls.requires} is not installed (optional extra)"
         return None
 
+    @classmethod
+    def metric_names(cls, **options) -> frozenset[str]:
+        """The metrics (names of :data:`nearkit.metrics.METRICS`) the engine searches.
+
+        Parameters
+        ----------
+        **options
+            The registry options of the engine (e.g. ``algorithm``).
+        """
+        return cls.metrics
+
     def unsupported(self) -> str | None:
         """Why the engine cannot run this setting (metric, weights), or None."""
-        if self.metric not in self.metrics:
+        if self.metric not in self.metric_names(**self.options):
             return f"metric={self.metric!r} is not supported"
         if self.weights not in self.weight_schemes:
             return f"weights={self.weights!r} is not supported"
@@ -203,6 +223,15 @@ class NearkitEngine(_EstimatorEngine):
                 return f"this nearkit does not offer algorithm={algorithm!r}"
         return None
 
+    @classmethod
+    def metric_names(cls, **options):
+        """The metrics the ``algorithm`` searches (``nearkit.search.VALID_METRICS``; ``'auto'``
+        every metric of the table)."""
+        from nearkit.search import VALID_METRICS
+
+        algorithm = options.get("algorithm", "auto")
+        return frozenset(VALID_METRICS.get(algorithm, cls.metrics))
+
     def _make_estimator(self):
         import nearkit
 
@@ -231,6 +260,16 @@ class SklearnEngine(_EstimatorEngine):
     family = "scikit-learn"
     metrics = ALL_METRICS
 
+    @classmethod
+    def metric_names(cls, **options):
+        """The metrics of nearkit's table that scikit-learn's ``algorithm`` accepts
+        (``sklearn.neighbors.VALID_METRICS``; ``'auto'`` falls back to brute force)."""
+        from sklearn.neighbors import VALID_METRICS
+
+        algorithm = options.get("algorithm", "auto")
+        valid = set(VALID_METRICS["brute" if algorithm == "auto" else algorithm])
+        return frozenset(name for name in cls.metrics if METRICS[name].sklearn_name in valid)
+
     def _make_estimator(self):
         from sklearn.neighbors import KNeighborsClassifier
 
@@ -245,6 +284,42 @@ class SklearnEngine(_EstimatorEngine):
     def info(self):
         # scikit-learn has no public attribute for the algorithm 'auto' resolved to.
         return {"algorithm_": getattr(self.estimator_, "_fit_method", None)}
+
+
+class SklearnexEngine(SklearnEngine):
+    """scikit-learn-intelex's ``KNeighborsClassifier`` (oneDAL kernels) with a given
+    ``algorithm``.
+
+    Only the settings oneDAL runs itself are offered (brute force: the Minkowski family and
+    cosine; ``'auto'`` picks oneDAL's k-d tree for Euclidean data of at most 15 features,
+    brute force otherwise; uniform and distance weights); on any other, scikit-learn-intelex
+    falls back to scikit-learn, which is measured already.
+    """
+
+    family = "scikit-learn-intelex"
+    requires = "sklearnex"
+    metrics = frozenset({"euclidean", "manhattan", "chebyshev", "minkowski", "cosine"})
+
+    @classmethod
+    def metric_names(cls, **options):
+        return cls.metrics
+
+    def unsupported(self):
+        reason = super().unsupported()
+        if reason is None and self.metric == "minkowski" and self.p < 1:
+            return "scikit-learn-intelex needs p >= 1"
+        return reason
+
+    def _make_estimator(self):
+        from sklearnex.neighbors import KNeighborsClassifier
+
+        return KNeighborsClassifier(
+            n_neighbors=self.n_neighbors,
+            weights=self.weights,
+            algorithm=self.options.get("algorithm", "auto"),
+            n_jobs=self._n_jobs(),
+            **self._metric_kwargs(),
+        )
 
 
 class FaissEngine(Engine):
@@ -312,6 +387,40 @@ class CKDTreeEngine(Engine):
             np.asarray(distances, dtype=np.float64).reshape(shape),
             np.asarray(indices, dtype=np.int64).reshape(shape),
         )
+
+
+class UsearchEngine(Engine):
+    """usearch's exact search (``usearch.index.search(..., exact=True)``) plus the shared vote.
+
+    Brute force over the float64 training rows as given; Euclidean through usearch's
+    ``'l2sq'`` (squared distances, whose square root is returned) and cosine through
+    ``'cos'``.  usearch reports float32 distances; the harness recomputes them.
+    """
+
+    family = "usearch"
+    requires = "usearch"
+    metrics = frozenset({"euclidean", "cosine"})
+    _USEARCH_METRIC: ClassVar[dict[str, str]] = {"euclidean": "l2sq", "cosine": "cos"}
+
+    def fit(self, X, y):
+        self.X_ = np.ascontiguousarray(X, dtype=np.float64)
+        self._store_labels(y)
+        return self
+
+    def kneighbors(self, Q, k=None):
+        from usearch.index import search
+
+        k = k or self.n_neighbors
+        Q = np.ascontiguousarray(Q, dtype=np.float64)
+        matches = search(self.X_, Q, k, metric=self._USEARCH_METRIC[self.metric], exact=True,
+                         threads=int(self.n_threads or 0))
+        # one query gives a flat answer
+        shape = (Q.shape[0], k)
+        distances = np.asarray(matches.distances, dtype=np.float64).reshape(shape)
+        indices = np.asarray(matches.keys, dtype=np.int64).reshape(shape)
+        if self.metric == "euclidean":
+            distances = np.sqrt(np.maximum(distances, 0.0))
+        return distances, indices
 
 
 class NumpyTextbookEngine(Engine):
@@ -391,8 +500,19 @@ ENGINES: dict[str, EngineSpec] = {
         SklearnEngine, "scikit-learn, algorithm='ball_tree', n_jobs=-1",
         {"algorithm": "ball_tree"},
     ),
-    "faiss-flatl2": EngineSpec(FaissEngine, "FAISS IndexFlatL2 (float32) + uniform vote"),
-    "scipy-ckdtree": EngineSpec(CKDTreeEngine, "SciPy cKDTree + uniform vote"),
+    "sklearnex-brute": EngineSpec(
+        SklearnexEngine, "scikit-learn-intelex, algorithm='brute', n_jobs=-1",
+        {"algorithm": "brute"},
+    ),
+    "sklearnex-auto": EngineSpec(
+        SklearnexEngine, "scikit-learn-intelex, algorithm='auto', n_jobs=-1",
+        {"algorithm": "auto"},
+    ),
+    "faiss-flatl2": EngineSpec(FaissEngine, "FAISS IndexFlatL2 (float32) + vote"),
+    "scipy-ckdtree": EngineSpec(CKDTreeEngine, "SciPy cKDTree + vote"),
+    "usearch-exact": EngineSpec(
+        UsearchEngine, "usearch exact search (float64, brute force) + vote"
+    ),
     "numpy-textbook": EngineSpec(
         NumpyTextbookEngine, "plain NumPy loop: all distances, argsort, vote"
     ),

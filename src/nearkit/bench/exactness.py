@@ -35,7 +35,7 @@ def pair_distances(X, Q, indices, metric="euclidean", p=2.0, VI=None):
     indices : ndarray of shape (n_queries, k)
         Training rows of each query (must be valid row numbers).
     metric : str, default='euclidean'
-        Distance metric.
+        Distance metric, a name of :data:`nearkit.metrics.METRICS`.
     p : float, default=2
         Minkowski exponent.
     VI : ndarray or None
@@ -45,11 +45,25 @@ def pair_distances(X, Q, indices, metric="euclidean", p=2.0, VI=None):
     -------
     ndarray of shape (n_queries, k)
     """
-    diff = np.asarray(Q, dtype=np.float64)[:, None, :] - np.asarray(X, dtype=np.float64)[indices]
+    X = np.asarray(X, dtype=np.float64)
+    Q = np.asarray(Q, dtype=np.float64)
+    if metric == "cosine":
+        # half the squared distance of the unit vectors: 1 - cos, without 1 - cos's
+        # cancellation between near neighbours
+        X, Q = _unit_rows(X), _unit_rows(Q)
+        unit_diff = Q[:, None, :] - X[indices]
+        return 0.5 * (unit_diff * unit_diff).sum(axis=-1)
+    diff = Q[:, None, :] - X[indices]
     if metric == "mahalanobis":
         quad = np.einsum("qkj,jl,qkl->qk", diff, np.asarray(VI, dtype=np.float64), diff)
         return np.sqrt(np.maximum(quad, 0.0))
     return _minkowski(np.abs(diff), minkowski_p(metric, p))
+
+
+def _unit_rows(A):
+    norms = np.sqrt((A * A).sum(axis=1, keepdims=True))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return A / norms  # a row of zeros has no direction: NaN, never a match
 
 
 def _minkowski(absdiff, p):

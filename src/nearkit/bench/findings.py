@@ -13,13 +13,17 @@ def _algorithm(row):
 
 
 def findings(results):
-    """A few sentences drawn from the numbers (deterministic)."""
+    """A few sentences drawn from the numbers (deterministic).
+
+    They lead with nearkit-auto's predict speed-up against the fastest peer of each dataset
+    (:func:`~nearkit.bench.summary.fastest_peer`), the baseline's beside it.
+    """
     baseline = results["config"]["baseline"]
     groups = summary.group_runs(results)
     if not groups:
         return ["Nothing was measured: no dataset could be loaded (see the dataset sections)."]
     out = []
-    ratios = []
+    ratios = {"peer": [], "baseline": []}
     for (dataset, _key), runs in groups.items():
         rows = {r["engine"]: r for r in summary.engine_table(results, runs, baseline)
                 if r["samples"]["repeats"]}
@@ -28,17 +32,49 @@ def findings(results):
         fastest = min(rows, key=lambda e: rows[e]["predict_pq"]["mean"]["mean"])
         nk = rows.get("nearkit-auto")
         text = f"On `{dataset}`"
-        if nk and nk.get("speedup_predict"):
-            ratios.append(nk["speedup_predict"]["ratio"])
-            text += ", " + speed_sentence(nk["speedup_predict"], "nearkit-auto", baseline)
+        if nk:
+            text += ", " + _versus(nk, baseline, ratios)
             text += f" (it chose `{_algorithm(nk)}`)"
         text += f"; the fastest engine per query is {fastest}."
         out.append(text)
-    if ratios:
-        out.append(f"Geometric mean of nearkit-auto's predict speed-ups: "
-                   f"{num(float(np.exp(np.mean(np.log(ratios)))))}×.")
+    means = [f"{num(_geometric_mean(ratios['peer']))}× against the fastest peer of each dataset"
+             if ratios["peer"] else "",
+             f"{num(_geometric_mean(ratios['baseline']))}× against {baseline}"
+             if ratios["baseline"] else ""]
+    means = [m for m in means if m]
+    if means:
+        out.append("Geometric mean of nearkit-auto's predict speed-ups: " + ", ".join(means) + ".")
+    out += _cv_findings(results)
     out += _tree_findings(results, groups) + _quality_findings(results, groups, baseline)
     return out
+
+
+def _cv_findings(results):
+    chosen = [f"`{r['dataset']}` k = {r['best_params']['n_neighbors']}, "
+              f"{r['best_params']['weights']} ({num(r['best_score'], 4)})"
+              for r in results.get("cv", []) if r["status"] == "ok"]
+    if not chosen:
+        return []
+    return ["Cross-validation chose (best mean accuracy over folds): " + "; ".join(chosen) + "."]
+
+
+def _geometric_mean(values):
+    return float(np.exp(np.mean(np.log(values))))
+
+
+def _versus(row, baseline, ratios):
+    """``'nearkit-auto predicts 2.1 times faster than the fastest peer, faiss-flatl2, 95% CI
+    [a, b] (12 times faster than sklearn-auto, 95% CI [c, d])'``; collects the ratios."""
+    peer_res, base_res = row.get("speedup_peer_predict"), row.get("speedup_predict")
+    if peer_res:
+        ratios["peer"].append(peer_res["ratio"])
+        text = speed_sentence(peer_res, "nearkit-auto", f"the fastest peer, {row['fastest_peer']}")
+    else:
+        text = "nearkit-auto (no peer ran)"
+    if base_res and baseline != "nearkit-auto":
+        ratios["baseline"].append(base_res["ratio"])
+        text += f" ({speed_sentence(base_res, '', baseline, what='').strip()})"
+    return text
 
 
 def _tree_findings(results, groups):

@@ -6,6 +6,10 @@ in a new Python process on synthetic data (``n_features`` of the first dataset):
 first predict, then the median of three more fit/predict pairs (steady state).  numba's disk
 cache is pointed at a fresh folder per engine: the ``cold`` run compiles everything; for JIT
 engines a second process on the same folder gives the ``warm`` (cached) first call.
+
+:func:`measure_startup` and :func:`import_seconds` measure what a user's fresh process pays
+on given data: ``import nearkit`` (timed apart), then ``fit`` and the first ``predict``
+(``benchmarks/bench_engines.py``'s cold- and warm-start targets).
 """
 
 from __future__ import annotations
@@ -28,6 +32,15 @@ _CHILD_CODE = (
     "import json, sys; from nearkit.bench.firstcall import child; "
     "print(json.dumps(child(json.loads(sys.argv[1]))))"
 )
+# the import is timed first thing, before anything else of nearkit (or NumPy) is loaded
+_STARTUP_CODE = (
+    "import time; start = time.perf_counter(); import nearkit; "
+    "import_s = time.perf_counter() - start; import json, sys; "
+    "from nearkit.bench.firstcall import startup_child; "
+    "print(json.dumps(startup_child(json.loads(sys.argv[1]), import_s)))"
+)
+_IMPORT_CODE = ("import time; start = time.perf_counter(); import {module}; "
+                "print(time.perf_counter() - start)")
 
 
 def measure_first_calls(names, n_features, setting, seed=0, progress=None):
@@ -72,11 +85,11 @@ def measure_first_calls(names, n_features, setting, seed=0, progress=None):
     return records
 
 
-def _run_child(spec, cache_dir):
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+def _run_child(spec, cache_dir, code=_CHILD_CODE):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", _CHILD_CODE, json.dumps(spec)],
+            [sys.executable, "-c", code, json.dumps(spec)],
             env=env, capture_output=True, text=True, timeout=TIMEOUT_S, check=False,
         )
     except subprocess.TimeoutExpired:
@@ -113,3 +126,65 @@ def child(spec):
         "first_fit_s": first_fit, "first_predict_s": first_predict,
         "steady_fit_s": median(fits), "steady_predict_s": median(predicts),
     }
+
+
+def measure_startup(engine, data_path, setting, cache_dir):
+    """``import nearkit``, then ``fit`` and the first ``predict`` of an engine, in a fresh process.
+
+    Parameters
+    ----------
+    engine : str
+        Engine name (:func:`~nearkit.bench.engines.make_engine`).
+    data_path : str or Path
+        An ``.npz`` file holding ``X_train``, ``y_train`` and ``X_test`` (numeric arrays).
+    setting : dict
+        ``n_neighbors``, ``weights``, ``metric``, ``p``.
+    cache_dir : str or Path
+        numba's cache folder for the process: empty for a cold start, filled by an earlier
+        process for a warm one.
+
+    Returns
+    -------
+    dict
+        ``status`` and ``note``; when ``'ok'``, ``import_s``, ``fit_s``,
+        ``first_predict_s`` and ``algorithm_``.
+    """
+    spec = {"engine": engine, "data": str(data_path), "setting": setting}
+    return _run_child(spec, cache_dir, _STARTUP_CODE)
+
+
+def startup_child(spec, import_s):
+    """Measure in this (fresh) process, after ``import nearkit`` took ``import_s`` seconds."""
+    import numpy as np
+
+    from nearkit.bench.engines import make_engine
+    from nearkit.bench.measure import timed
+
+    with np.load(spec["data"]) as data:
+        X_train, y_train, X_test = data["X_train"], data["y_train"], data["X_test"]
+    engine = make_engine(spec["engine"], **spec["setting"])
+    _, fit_s = timed(engine.fit, X_train, y_train)
+    _, predict_s = timed(engine.predict, X_test)
+    return {"import_s": import_s, "fit_s": fit_s, "first_predict_s": predict_s,
+            "algorithm_": engine.info().get("algorithm_")}
+
+
+def import_seconds(module, env=None):
+    """Seconds ``import module`` takes in a fresh Python process (None if it failed).
+
+    Parameters
+    ----------
+    module : str
+        Dotted module name, e.g. ``'sklearn.neighbors'``.
+    env : dict or None, default=None
+        Environment of the process (None: this one's).
+    """
+    proc = subprocess.run([sys.executable, "-c", _IMPORT_CODE.format(module=module)],
+                          env=env, capture_output=True, text=True, timeout=TIMEOUT_S,
+                          check=False)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        logger.error("import %s failed: %s", module,
+                     (proc.stderr.strip().splitlines() or ["no output"])[-1])
+        return None
+    return float(lines[-1])

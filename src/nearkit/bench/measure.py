@@ -1,6 +1,8 @@
 """How the harness measures: wall time, thread limits and peak memory.
 
-Times come from :func:`time.perf_counter` around one call each.  Peak memory is the growth of
+Times come from :func:`time.perf_counter` around one call each (:func:`timed`); the benchmark
+scripts also time a sub-50 ms call as many consecutive calls as fill about 50 ms
+(:func:`calls_per_run`, like ``timeit``) and race contenders interleaved (:func:`race`).  Peak memory is the growth of
 the process's peak resident set size during the call: on Linux the peak (``VmHWM``) is reset
 through ``/proc/self/clear_refs`` before the call, so native allocations (BLAS, numba, FAISS,
 Cython) count too; elsewhere :mod:`tracemalloc` is used, which sees Python and NumPy
@@ -14,8 +16,15 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import numpy as np
+
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
+#: seconds of idle before each timed run of :func:`race`: BLAS and OpenMP worker threads
+#: busy-wait after a call (OpenBLAS about 0.1 s), taking a core from whoever runs next
+PAUSE_S = 0.3
+#: seconds a timed run of :func:`race` lasts at least (short calls are repeated to fill it)
+RUN_S = 0.05
 
 
 def timed(func, *args, **kwargs):
@@ -23,6 +32,99 @@ def timed(func, *args, **kwargs):
     start = time.perf_counter()
     result = func(*args, **kwargs)
     return result, time.perf_counter() - start
+
+
+def median_time(fn, repeats, number=1):
+    """Median over ``repeats`` runs of the mean time of ``number`` consecutive calls of ``fn()``.
+
+    Parameters
+    ----------
+    fn : callable
+        Called without arguments.
+    repeats : int
+        Runs.
+    number : int, default=1
+        Consecutive calls per run.
+
+    Returns
+    -------
+    float
+        Seconds per call.
+    """
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - start) / number)
+    return float(np.median(times))
+
+
+def calls_per_run(fn, target_s=RUN_S):
+    """Calls of ``fn()`` to time together so that a run lasts about ``target_s`` (timeit's
+    autorange): one call of a sub-millisecond predict is mostly timer and cache noise."""
+    start = time.perf_counter()
+    fn()
+    return max(1, int(target_s / max(time.perf_counter() - start, 1e-7)))
+
+
+def race(contenders, inputs, repeats, pause_s=PAUSE_S, warmup_rows=50):
+    """Median seconds per call of each contender on ``inputs``, interleaved.
+
+    Each contender is first called once on ``inputs[:warmup_rows]`` (not counted: JIT
+    compilation, lazy imports).  Then, in each of ``repeats`` runs, every contender is timed
+    once, in an order rotating between runs and after ``pause_s`` of idle, over as many
+    consecutive calls as fill about :data:`RUN_S` (the same count in every run).
+
+    Parameters
+    ----------
+    contenders : dict of str -> callable
+        Each takes ``inputs`` (or its first rows, for the warm-up).
+    inputs : ndarray
+        What every contender is timed on.
+    repeats : int
+        Runs.
+    pause_s : float, default=PAUSE_S
+        Idle seconds before each timed run.
+    warmup_rows : int, default=50
+        Rows of the uncounted warm-up call.
+
+    Returns
+    -------
+    medians : dict of str -> float
+        Median over the runs of the seconds per call.
+    samples : dict of str -> list of float
+        Every run's seconds per call.
+    """
+    for fn in contenders.values():
+        fn(inputs[:warmup_rows])
+    number = {name: calls_per_run(lambda fn=fn: fn(inputs)) for name, fn in contenders.items()}
+    samples = {name: [] for name in contenders}
+    names = list(contenders)
+    for run in range(repeats):
+        for name in names[run % len(names):] + names[:run % len(names)]:
+            time.sleep(pause_s)
+            samples[name].append(median_time(lambda fn=contenders[name]: fn(inputs), 1,
+                                             number[name]))
+    return {name: float(np.median(t)) for name, t in samples.items()}, samples
+
+
+def single_row_times(fn, Q, calls):
+    """Seconds of each of ``calls`` calls of ``fn`` on one row, cycling through ``Q``'s rows
+    (after one uncounted call).
+
+    Returns
+    -------
+    ndarray of shape (calls,)
+    """
+    fn(Q[:1])
+    times = np.empty(calls)
+    for i in range(calls):
+        row = Q[i % len(Q): i % len(Q) + 1]
+        start = time.perf_counter()
+        fn(row)
+        times[i] = time.perf_counter() - start
+    return times
 
 
 @contextlib.contextmanager

@@ -1,9 +1,12 @@
 """PNG figures from stored results (matplotlib, Agg backend).
 
-- ``speedup.png``: predict speed-up of each engine against the baseline, per dataset, with
-  the paired-bootstrap 95% interval as whiskers (log scale, 1 = as fast as the baseline);
+- ``speedup.png``: predict speed-up of each engine, per dataset, against the fastest peer of
+  the dataset (left) and against the baseline (right), with the paired-bootstrap 95%
+  interval as whiskers (log scale, 1 = as fast);
 - ``accuracy.png``: mean accuracy per dataset and engine with t-interval whiskers;
 - ``scaling.png``: fit and predict time against training-set size (log-log);
+- ``cv.png``: cross-validated accuracy against k, one line per weighting scheme, one panel
+  per dataset, the best (k, weights) starred;
 - ``roc_<dataset>.png``: ROC curves of each engine, pooled over repeats (multiclass:
   micro-averaged one-vs-rest), for the first setting of each dataset.
 """
@@ -60,31 +63,55 @@ def _group_label(dataset, key, several):
     return f"{dataset} ({summary.setting_label(key)})" if several else dataset
 
 
-def plot_speedup(results, path):
-    """Bars of predict speed-up against the baseline with CI whiskers."""
-    baseline = results["config"]["baseline"]
+def _speedups(results, against):
+    """Bar values of predict speed-ups: ``against(runs)`` names the engine of each group."""
     groups = summary.group_runs(results)
     several = len({k for _, k in groups}) > 1
     values, lows, highs, labels, engines = {}, {}, {}, [], []
     for (dataset, key), runs in groups.items():
-        label = _group_label(dataset, key, several)
+        other = against(runs)
+        label = _group_label(dataset, key, several) + (f"\nvs {other}" if other else "")
         labels.append(label)
         for engine in summary.engines_of(results, runs):
-            res = summary.speedup(runs, engine, baseline)
-            if engine == baseline or res is None:
+            res = None if other is None or engine == other else summary.speedup(runs, engine,
+                                                                                 other)
+            if res is None:
                 continue
             engines.append(engine)
             values[(label, engine)] = res["ratio"]
             lows[(label, engine)], highs[(label, engine)] = res["low"], res["high"]
-    engines = list(dict.fromkeys(engines))
-    fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(labels) + 4), 5))
-    _grouped_bars(ax, labels, engines, values, lows, highs, _colors(results))
-    ax.set_yscale("log")
-    ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_ylabel(f"predict speed-up vs {baseline} (×, log scale)")
-    ax.set_title("Predict speed-up with paired-bootstrap 95% CI (above 1 = faster)")
-    ax.legend(fontsize=7, ncol=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    return _save(fig, path)
+    return labels, list(dict.fromkeys(engines)), values, lows, highs
+
+
+def plot_speedup(results, path):
+    """Bars of predict speed-up with CI whiskers: against the fastest peer of each dataset
+    (left, the fairest comparison) and against the baseline (right)."""
+    baseline = results["config"]["baseline"]
+    colors = _colors(results)
+    panels = [
+        (lambda runs: summary.fastest_peer(results, runs), "the fastest peer of each dataset"),
+        (lambda runs: baseline, baseline),
+    ]
+    n_groups = len(summary.group_runs(results))
+    fig, axes = plt.subplots(1, 2, figsize=(2 * max(6, 1.3 * n_groups + 3), 5), sharey=True)
+    for ax, (against, name) in zip(axes, panels):
+        labels, engines, values, lows, highs = _speedups(results, against)
+        _grouped_bars(ax, labels, engines, values, lows, highs, colors)
+        ax.set_yscale("log")
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_ylabel("predict speed-up (×, log scale)")
+        ax.set_title(f"vs {name}", fontsize=10)
+    handles = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    if handles:
+        fig.legend(handles.values(), handles.keys(), fontsize=7, loc="center right")
+    fig.suptitle("Predict speed-up with paired-bootstrap 95% CI (above 1 = faster)")
+    fig.tight_layout(rect=(0, 0, 0.85, 1))
+    fig.savefig(path, dpi=110, metadata=_METADATA)
+    plt.close(fig)
+    return Path(path)
 
 
 def plot_accuracy(results, path):
@@ -140,6 +167,31 @@ def plot_scaling(results, path):
     ax_fit.set_title(f"fit (look-alikes of {results['config']['scaling_like']})")
     if data:
         ax_pred.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_cv(results, path):
+    """Cross-validated accuracy against k per weighting scheme, one panel per dataset."""
+    records = [r for r in results.get("cv", []) if r["status"] == "ok"]
+    cols = min(3, len(records))
+    rows = math.ceil(len(records) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.8 * rows), squeeze=False)
+    for ax, record in zip(axes.flat, records):
+        for weights in record["weights"]:
+            scores = [np.nan if v is None else v for v in record["mean_test_score"][weights]]
+            ax.plot(record["ks"], scores, marker=".", markersize=4, linewidth=1.2, label=weights)
+        best = record["best_params"]
+        ax.plot([best["n_neighbors"]], [record["best_score"]], marker="*", markersize=13,
+                color="black", linestyle="none",
+                label=f"best: k={best['n_neighbors']}, {best['weights']}")
+        ax.set_title(record["dataset"], fontsize=10)
+        ax.set_xlabel("k")
+        ax.set_ylabel(f"{record['folds']}-fold CV {record['scoring']}")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in axes.flat[len(records):]:
+        ax.axis("off")
+    fig.suptitle("Cross-validated accuracy against k, per weighting scheme")
     return _save(fig, path)
 
 
@@ -206,6 +258,8 @@ def write_plots(results, out_dir):
         paths.append(plot_accuracy(results, out_dir / "accuracy.png"))
     if results.get("scaling"):
         paths.append(plot_scaling(results, out_dir / "scaling.png"))
+    if any(r["status"] == "ok" for r in results.get("cv", [])):
+        paths.append(plot_cv(results, out_dir / "cv.png"))
     done = set()
     for (dataset, key), runs in summary.group_runs(results).items():
         if dataset in done:

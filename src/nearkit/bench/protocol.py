@@ -13,7 +13,9 @@ For each dataset, each setting (k, weights, metric) and each repeat:
    ``check_queries`` test rows (checked by :mod:`~nearkit.bench.exactness`), and, in the
    first repeat, peak memory of a fresh fit and predict.
 
-Quality figures come from :mod:`~nearkit.bench.quality`; everything is stored raw.
+Quality figures come from :mod:`~nearkit.bench.quality`; everything is stored raw.  With
+``cv`` on, each dataset's first training split also gets the cross-validated accuracy of every
+(k, weights) (:mod:`~nearkit.bench.cvstudy`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from nearkit.bench import firstcall, profiling, scaling
+from nearkit.bench import cvstudy, firstcall, profiling, scaling
 from nearkit.bench.checks import check_config
 from nearkit.bench.engines import (
     ENGINES,
@@ -86,6 +88,12 @@ class BenchConfig:
         the listed ones.
     profile : bool
         Profile each engine's predict (``--profile``).
+    cv : bool
+        Cross-validate k and weights on each dataset (``--no-cv`` turns it off).
+    cv_max_k : int
+        Largest k of the cross-validation grid (k = 1..cv_max_k).
+    cv_folds : int
+        Folds of the stratified cross-validation.
     """
 
     datasets: list[str] = field(default_factory=lambda: list(REPORT_DATASETS))
@@ -115,6 +123,9 @@ class BenchConfig:
     scaling_repeats: int = 2
     first_call: str | list[str] = "all"
     profile: bool = False
+    cv: bool = True
+    cv_max_k: int = 30
+    cv_folds: int = 5
     quick: bool = False
     data_home: str | None = None
 
@@ -163,7 +174,9 @@ def count_steps(config, n_engines, n_scaling_engines):
     """Number of progress steps of a run (one per engine and repeat, and per extra task)."""
     main = len(config.datasets) * len(config.settings()) * config.repeats * n_engines
     scaling = len(config.sizes) * n_scaling_engines
-    return main + scaling + (len(config.datasets) * n_engines if config.profile else 0)
+    extra = (len(config.datasets) * n_engines if config.profile else 0) + (
+        len(config.datasets) if config.cv else 0)
+    return main + scaling + extra
 
 
 def _engine_table(names):
@@ -224,6 +237,7 @@ def run_benchmark(config, progress=None, argv=None):
         "first_call": [],
         "scaling": [],
         "profiles": [],
+        "cv": [],
     }
     loaded = {}
     progress.step("loading datasets", advance=0)
@@ -266,6 +280,12 @@ def run_benchmark(config, progress=None, argv=None):
                                           resolve_setting(config.settings()[0], first_train[0]),
                                           progress)
             )
+        if config.cv:
+            progress.step(f"{name} · cross-validating k and weights", advance=0)
+            start = time.perf_counter()
+            results["cv"].append(cvstudy.cv_record(name, *first_train, config))
+            progress.step(f"{name} · cross-validated k and weights")
+            logger.info("%s cross-validation: %.1f s", name, time.perf_counter() - start)
     start = time.perf_counter()
     results["scaling"] = scaling.scaling_study(config, usable, progress)
     logger.info("scaling study: %.1f s", time.perf_counter() - start)

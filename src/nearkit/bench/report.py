@@ -58,6 +58,7 @@ def summary_rows(results):
                 algorithm=_algorithm(row),
                 fit_ms=num(row["fit"]["median"]["median"] * 1e3),
                 predict_us=num(row["predict_pq"]["median"]["median"] * 1e6),
+                speedup_peer=_peer_text(row),
                 speedup=ratio_text(row["speedup_predict"]),
                 accuracy=(num(quality["accuracy"]["mean"], 4) + mark
                           if "accuracy" in quality else DASH),
@@ -69,9 +70,20 @@ def summary_rows(results):
     return rows
 
 
+def _peer_text(row):
+    """Predict speed-up against the fastest peer, naming it (``'fastest peer'`` on its row)."""
+    peer = row.get("fastest_peer")
+    if peer is None:
+        return DASH
+    if row["engine"] == peer:
+        return "fastest peer"
+    return f"{ratio_text(row['speedup_peer_predict'])} vs {peer}"
+
+
 SUMMARY_COLUMNS = (
     ("dataset", "Dataset"), ("engine", "Engine"), ("algorithm", "Algorithm"),
     ("fit_ms", "Fit ms (median)"), ("predict_us", "Predict µs/query (median)"),
+    ("speedup_peer", "Predict speed-up vs the fastest peer [95% CI]"),
     ("speedup", "Predict speed-up vs {baseline} [95% CI]"), ("accuracy", "Accuracy (mean)"),
     ("roc_auc", "ROC-AUC (mean)"), ("neighbours", "Neighbours checked"),
 )
@@ -149,8 +161,11 @@ def _method(results):
         "apart, in fresh processes. Predict times are per query" + _caps(results) + ".",
         "- Statistics: means with Student t 95% intervals over repeat means; medians with "
         "percentile-bootstrap intervals over all samples (`scipy.stats.bootstrap`); speed-ups "
-        f"are ratios of mean times (baseline `{c['baseline']}` over engine, above 1 = faster) with "
-        "a two-level paired bootstrap over repeats then iterations (Kalibera and Jones, 2013); "
+        "are ratios of mean times (the other engine's over this one's, above 1 = faster) with "
+        "a two-level paired bootstrap over repeats then iterations (Kalibera and Jones, 2013), "
+        "first against the fastest peer of each dataset (the engine not written by nearkit, "
+        "thread-limited variants included, with the smallest mean predict time per query), then "
+        f"against the baseline `{c['baseline']}`; "
         "accuracy differences use McNemar's exact binomial test on the discordant predictions, "
         "pooled over repeats.",
         f"- Quality: `sklearn.metrics` on each test split; binary problems score class 1, F-beta "
@@ -220,6 +235,12 @@ def _dataset_section(results, dataset, groups, baseline):
                           f"{num(r['latency_p50'] * 1e3)} / {num(r['latency_p99'] * 1e3)}",
                           num(r["samples"]["memory"]["bytes"] / 2**20)
                           if r["samples"]["memory"] else DASH] for r in ok])]
+        peer = rows[0]["fastest_peer"] if rows and ok else None
+        if peer is not None:
+            lines += ["", f"### Speed-up against the fastest peer, `{peer}`", "",
+                      table(["Engine", "Predict speed-up [95% CI]", "Fit speed-up [95% CI]"],
+                            [[r["engine"], ratio_text(r["speedup_peer_predict"]),
+                              ratio_text(r["speedup_peer_fit"])] for r in ok if r["engine"] != peer])]
         lines += ["", f"### Speed-up against `{baseline}`", "",
                   table(["Engine", "Predict speed-up [95% CI]", "Fit speed-up [95% CI]"],
                         [[r["engine"], ratio_text(r["speedup_predict"]),
@@ -282,6 +303,51 @@ def _threads_section(results, groups):
     return ("## Thread scaling\n\nPredict speed-up of all cores over a thread-limited run of the "
             "same engine (paired by repeat); below 1, the thread-limited run was faster.\n\n"
             + table(["Dataset", "Engine", "Threads", "All-cores speed-up [95% CI]"], rows))
+
+
+def _cv_section(results):
+    records = results.get("cv", [])
+    if not records:
+        return ""
+    ok = [r for r in records if r["status"] == "ok"]
+    lines = ["## Cross-validated k and weights", ""]
+    if ok:
+        first = ok[0]
+        lines += [
+            "`KNNClassifierCV` on the training split of each dataset's first repeat (the rows "
+            f"the timed runs train on): k = {first['ks'][0]}..{max(r['ks'][-1] for r in ok)} × "
+            f"{', '.join(first['weights'])} (Gaussian with sigma = d_k), {first['folds']}-fold "
+            f"stratified cross-validation (shuffled, seed {results['config']['seed']}), "
+            f"{first['scoring']}; one neighbour search per fold. The best (k, weights) is "
+            "`GridSearchCV`'s choice: the first best mean score in candidate order.", "",
+            table(["Dataset", "Best k", "Best weights", "CV accuracy mean (sd over folds)",
+                   "Search s"],
+                  [[r["dataset"], r["best_params"]["n_neighbors"], r["best_params"]["weights"],
+                    f"{num(r['best_score'], 4)} ({num(_best_std(r), 2)})", num(r["search_s"])]
+                   for r in ok])]
+    failed = [r for r in records if r["status"] != "ok"]
+    if failed:
+        lines += ["", "Not cross-validated: " + "; ".join(f"`{r['dataset']}` ({r['note']})"
+                                                         for r in failed) + "."]
+    for r in ok:
+        best = r["best_params"]
+        rows = []
+        for i, k in enumerate(r["ks"]):
+            cells = [k]
+            for weights in r["weights"]:
+                text = num(r["mean_test_score"][weights][i], 4)
+                cells.append(f"**{text}**" if (k, weights) == (best["n_neighbors"],
+                                                               best["weights"]) else text)
+            rows.append(cells)
+        lines += ["", f"### `{r['dataset']}`: cross-validated accuracy against k "
+                      "(mean over folds; the best in bold)", "",
+                  table(["k", *r["weights"]], rows)]
+    return "\n".join(lines)
+
+
+def _best_std(record):
+    best = record["best_params"]
+    return record["std_test_score"][best["weights"]][record["ks"].index(best["n_neighbors"])]
 
 
 def _first_call_section(results):
@@ -375,7 +441,7 @@ def render_report(results, figures=()):
              _method(results)]
     for dataset in results["datasets"]:
         parts.append(_dataset_section(results, dataset, groups, baseline))
-    parts += [_threads_section(results, groups), _first_call_section(results),
+    parts += [_cv_section(results), _threads_section(results, groups), _first_call_section(results),
               _scaling_section(results), _profile_section(results)]
     if figures:
         parts.append("## Figures\n\n" + "\n\n".join(f"![{f}]({f})" for f in figures))

@@ -14,7 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+#: version 2 added ``cv`` (the cross-validated k and weights); version 1 files still read
+SCHEMA_VERSION = 2
+#: versions :func:`~nearkit.bench.schema.validate_results` accepts
+READABLE_VERSIONS = (1, 2)
 CSV_COLUMNS = (
     "section", "dataset", "n_neighbors", "weights", "metric", "p", "repeat", "engine",
     "threads", "detail", "measure", "iteration", "value",
@@ -108,6 +111,17 @@ def tidy_rows(results):
             for i, value in enumerate(record.get(measure, [])):
                 add("scaling", measure, value, i, dataset=record["dataset"],
                     engine=record["engine"], detail=f"n_train={record['n_train']}")
+    for record in results.get("cv", []):
+        if record["status"] != "ok":
+            add("cv", "status", record["status"], dataset=record["dataset"],
+                detail=record["note"] or "")
+            continue
+        for weights in record["weights"]:
+            for i, k in enumerate(record["ks"]):
+                for measure in ("mean_test_score", "std_test_score"):
+                    add("cv", measure, record[measure][weights][i], dataset=record["dataset"],
+                        n_neighbors=k, weights=weights, detail=f"{record['folds']}-fold")
+        add("cv", "search_s", record["search_s"], dataset=record["dataset"])
     for record in results.get("profiles", []):
         for measure in ("predict_s", "kneighbors_s"):
             if measure in record:

@@ -8,7 +8,7 @@ subset, because the project does not depend on ``jsonschema``.
 
 from __future__ import annotations
 
-from nearkit.bench.results import SCHEMA_VERSION
+from nearkit.bench.results import READABLE_VERSIONS
 
 NUMBER = {"type": "number"}
 NUMBERS = {"type": "array", "items": NUMBER}
@@ -93,6 +93,17 @@ PROFILE = _object(
          "function": STRING, "ncalls": INTEGER, "tottime_s": NUMBER, "cumtime_s": NUMBER})},
      "phases": {"type": "object"}},
 )
+_SCORES = {"type": "object", "additionalProperties": {"type": "array", "items": NULLABLE_NUMBER}}
+CV = {"anyOf": [
+    _object({"dataset": STRING, "status": {"enum": ["ok"]}, "note": {"type": "null"},
+             "n_train": INTEGER, "folds": INTEGER, "scoring": STRING,
+             "ks": {"type": "array", "items": INTEGER},
+             "weights": {"type": "array", "items": STRING},
+             "mean_test_score": _SCORES, "std_test_score": _SCORES,
+             "best_params": _object({"n_neighbors": INTEGER, "weights": STRING}),
+             "best_score": NUMBER, "search_s": NUMBER}),
+    _object({"dataset": STRING, "status": {"enum": ["error"]}, "note": STRING}),
+]}
 ENVIRONMENT = _object(
     {"started_utc": STRING, "cpu_model": NULLABLE_STRING, "logical_cores": NULLABLE_INTEGER,
      "python": STRING, "libraries": {"type": "object"},
@@ -103,7 +114,7 @@ RESULTS_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "nearkit bench results",
     **_object({
-        "schema_version": {"enum": [SCHEMA_VERSION]},
+        "schema_version": {"enum": list(READABLE_VERSIONS)},
         "config": {"type": "object"},
         "environment": ENVIRONMENT,
         "engines": {"type": "object", "additionalProperties": ENGINE_ENTRY},
@@ -112,7 +123,7 @@ RESULTS_SCHEMA = {
         "first_call": {"type": "array", "items": FIRST_CALL},
         "scaling": {"type": "array", "items": SCALING},
         "profiles": {"type": "array", "items": PROFILE},
-    }),
+    }, {"cv": {"type": "array", "items": CV}}),
 }
 
 _TYPES = {
