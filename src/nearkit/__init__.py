@@ -1,25 +1,38 @@
-"""nearkit: exact k-nearest-neighbour estimators with numba kernels."""
+"""nearkit: exact k-nearest-neighbour estimators with numba kernels.
 
-from nearkit.classifier import KNNClassifier
-from nearkit.impute import KNNImputer
-from nearkit.io import load, save
-from nearkit.model_selection import KNNClassifierCV, KNNRegressorCV
-from nearkit.outliers import KNNOutlierDetector
-from nearkit.regressor import KNNRegressor
-from nearkit.unsupervised import NearestNeighbors
+The public names load on first use (``from nearkit import KNNClassifier`` imports the
+classifier and what it needs, nothing else), so ``import nearkit`` itself costs little.
+"""
 
-__all__ = [
-    "KNNClassifier",
-    "KNNClassifierCV",
-    "KNNImputer",
-    "KNNOutlierDetector",
-    "KNNRegressor",
-    "KNNRegressorCV",
-    "NearestNeighbors",
-    "__version__",
-    "load",
-    "save",
-]
+import importlib
+
+#: public name -> the module defining it
+_EXPORTS = {
+    "KNNClassifier": "nearkit.classifier",
+    "KNNClassifierCV": "nearkit.model_selection",
+    "KNNImputer": "nearkit.impute",
+    "KNNOutlierDetector": "nearkit.outliers",
+    "KNNRegressor": "nearkit.regressor",
+    "KNNRegressorCV": "nearkit.model_selection",
+    "NearestNeighbors": "nearkit.unsupervised",
+    "load": "nearkit.io",
+    "save": "nearkit.io",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'nearkit' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__
+
 
 try:
     from importlib.metadata import version as _version
