@@ -80,6 +80,8 @@ CONFIGS = [
     ({"metric": "mahalanobis", "metric_params": {"V": np.diag([1.0, 2, 3, 4, 5])}}, "kd_tree",
      {"weights": "uniform"}, 1.0),
     ({"metric": "cosine"}, "tiled", {"weights": "distance"}, 1.0),
+    ({"metric": "cosine"}, "projected", {"weights": "gaussian"}, 1.0),
+    ({"metric": "euclidean"}, "projected", {"weights": "uniform"}, 1e130),  # brute force
     ({"metric": "l1"}, "auto", {"weights": "uniform"}, 1.0),
 ]
 KERNELS = [brute.brute_knn, brute32.brute32_knn, gemm.gemm_knn, tiled.tiled_knn,

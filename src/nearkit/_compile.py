@@ -61,6 +61,7 @@ PATHS = {
     "gemm": lambda: _search("gemm", 2100, 4, (70,)),
     "tiled": lambda: _search("tiled", 600, 4, (70,), metric="manhattan"),
     "kd_tree": lambda: _search("kd_tree", 600, 4, (70,)),
+    "projected": lambda: _search("projected", 600, 40, (70,)),
     "radius": lambda: [_search(algorithm, 600, 4, (), radius=True)
                        for algorithm in ("brute", "tiled", "kd_tree")],
     "transforms": _transforms,

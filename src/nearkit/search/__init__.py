@@ -19,11 +19,12 @@ from nearkit.search.auto import select_index
 from nearkit.search.brute import BruteForceIndex
 from nearkit.search.gemm import GemmIndex
 from nearkit.search.kdtree import KDTreeIndex
+from nearkit.search.projected import ProjectedIndex
 from nearkit.search.tiled import TiledIndex
 
 #: engine name -> class; each declares the surrogate kinds it searches
 ENGINES = {engine.name: engine for engine in (BruteForceIndex, GemmIndex, KDTreeIndex,
-                                                 TiledIndex)}
+                                                 ProjectedIndex, TiledIndex)}
 
 #: engine name -> canonical names of the metrics it can search (scikit-learn's
 #: ``VALID_METRICS`` per algorithm), from the metric table and the engines' surrogate kinds

@@ -36,6 +36,12 @@ KD_TREE_MAX_FRACTION = 0.02
 #: distance
 SAMPLE_ROWS = 256
 NEAREST_TILES = 8
+#: sums of squares from this many (prepared) features are candidates for the 'projected'
+#: engine, chosen when its principal-component bounds leave at most
+#: :data:`PROJECTED_MAX_FRACTION` of the pairs to measure (on 784-feature digit images
+#: about 7 of 8,000 points per query at k=5: 2.4x faster than the gemm engine)
+PROJECTED_MIN_FEATURES = 64
+PROJECTED_MAX_FRACTION = 0.02
 
 
 def choose_algorithm(n_samples, metric):
@@ -75,6 +81,23 @@ def searched_fraction(points, leaves, kernel, k=5, seed=0):
     return float(searched.sum() / (len(sample) * n))
 
 
+def projected_fraction(points, mean, basis, k=5, seed=0):
+    """Estimated share of the pairs the principal-component bounds leave to measure: sample
+    rows stand for the queries, their k-th distances come from the GEMM expansion (an
+    estimate is all that is needed here)."""
+    n = points.shape[0]
+    rng = np.random.default_rng(seed)
+    sample = points[rng.choice(n, min(n, 128), replace=False)] - mean
+    centred = points - mean
+    full = (np.einsum("ij,ij->i", sample, sample)[:, None]
+            + np.einsum("ij,ij->i", centred, centred)[None, :] - 2.0 * sample @ centred.T)
+    kth = np.partition(full, min(k, n - 1), axis=1)[:, min(k, n - 1)]  # (itself at 0)
+    Zs, Z = sample @ basis, centred @ basis
+    bound = (np.einsum("ij,ij->i", Zs, Zs)[:, None] + np.einsum("ij,ij->i", Z, Z)[None, :]
+             - 2.0 * Zs @ Z.T)
+    return float((bound <= kth[:, None]).mean())
+
+
 def _fold(diffs, kernel):
     """Surrogates from (..., d) absolute differences (NumPy, for estimates only)."""
     if kernel.kind == SQUARES:
@@ -96,7 +119,8 @@ def select_index(algorithm, X, metric, n_threads=None):
     relative cost per pair (:data:`TILED_RELATIVE_COST`) beats the brute-force sweep, the
     k-d tree in low dimension when ``f`` is tiny, otherwise the shape's first choice
     (:func:`choose_algorithm`).  Sums of squares keep the 'gemm' engine, which prunes by the
-    same boxes.
+    same boxes, unless in high dimension the principal-component bounds of the 'projected'
+    engine leave few pairs to measure (:func:`projected_fraction`).
     """
     from nearkit.search import ENGINES
     from nearkit.search._space import prepare
@@ -110,6 +134,16 @@ def select_index(algorithm, X, metric, n_threads=None):
     if n_samples < MODEL_MIN_SAMPLES:
         return ENGINES[first](X, metric, n_threads=n_threads)
     points = prepare(metric, X, resolve_n_jobs(n_threads))
+    if kind == SQUARES and points.shape[1] >= PROJECTED_MIN_FEATURES:
+        from nearkit.search.projected import principal_basis
+
+        basis = principal_basis(points)
+        fraction = projected_fraction(points, *basis)
+        if fraction <= PROJECTED_MAX_FRACTION:
+            index = ENGINES["projected"].on_prepared(points, metric, resolve_n_jobs(n_threads),
+                                                     layout=basis)
+            index.searched_fraction_ = fraction
+            return index
     leaves, tree = partition(points, ENGINES["tiled"].tile)
     fraction = searched_fraction(points, leaves, metric.kernel)
     name = first
