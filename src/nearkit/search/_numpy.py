@@ -143,40 +143,44 @@ def _first_k(row, col, keys, self_index, k, n_rows):
 def pair_distances(A, B, kernel):
     """Distances of the pairs (A[i], B[i]) by the definition."""
     acc = np.zeros(len(A))
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        for j in range(A.shape[1]):
-            diff = B[:, j] - A[:, j]
-            if kernel.kind == ABS:
-                acc += np.abs(diff)
-            elif kernel.kind == MAX:
-                np.maximum(acc, np.abs(diff), out=acc)
-            else:
-                acc += diff * diff
-        dist = _correct(acc, kernel.correction)
-    if kernel.kind != MAX:
-        out = ~((acc >= SAFE_LO) & (acc <= SAFE_HI))
-        if out.any():
-            dist[out] = _scaled(B[out], A[out], kernel)
-    return dist
+    for j in range(A.shape[1]):
+        _fold(acc, B[:, j] - A[:, j], kernel.kind)
+    return _by_definition(acc, kernel, lambda out: _scaled(B[out], A[out], kernel))
 
 
 def distances(points, queries, kernel):
     """The (n_queries, n_points) matrix of distances by the definition."""
     acc = np.zeros((queries.shape[0], points.shape[0]))
+    for j in range(points.shape[1]):
+        _fold(acc, queries[:, j, None] - points[None, :, j], kernel.kind)
+
+    def rescaled(out):
+        q, i = np.nonzero(out)
+        return _scaled(queries[q], points[i], kernel)
+
+    return _by_definition(acc, kernel, rescaled)
+
+
+def _fold(acc, diff, kind):
+    """Fold one feature's differences into the surrogates ``acc``, in place."""
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        for j in range(points.shape[1]):
-            diff = queries[:, j, None] - points[None, :, j]
-            if kernel.kind == ABS:
-                acc += np.abs(diff)
-            elif kernel.kind == MAX:
-                np.maximum(acc, np.abs(diff), out=acc)
-            else:
-                acc += diff * diff
+        if kind == ABS:
+            acc += np.abs(diff)
+        elif kind == MAX:
+            np.maximum(acc, np.abs(diff), out=acc)
+        else:
+            acc += diff * diff
+
+
+def _by_definition(acc, kernel, rescaled):
+    """The distances of surrogates ``acc``: corrected, or ``rescaled(mask)`` for the
+    entries outside the plain loop's range."""
+    with np.errstate(over="ignore", invalid="ignore"):
         dist = _correct(acc, kernel.correction)
     if kernel.kind != MAX:
-        q, i = np.nonzero(~((acc >= SAFE_LO) & (acc <= SAFE_HI)))
-        if q.size:
-            dist[q, i] = _scaled(queries[q], points[i], kernel)
+        out = ~((acc >= SAFE_LO) & (acc <= SAFE_HI))
+        if out.any():
+            dist[out] = rescaled(out)
     return dist
 
 
