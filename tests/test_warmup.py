@@ -60,6 +60,7 @@ def test_estimators_answer_from_numpy_while_kernels_load(algorithm, monkeypatch)
     monkeypatch.setattr(_warmup, "live", lambda kernels: False)
     monkeypatch.setattr(_warmup, "_cached", lambda kernel: False)  # compile, not load
     monkeypatch.setattr(_warmup, "start", lambda *args: None)
+    monkeypatch.setattr(model._index, "_kernels_live", False)  # as in a fresh process
     calls = []
     original = _numpy.kneighbors
     monkeypatch.setattr(_numpy, "kneighbors", lambda *a: calls.append(1) or original(*a))
@@ -105,3 +106,21 @@ def test_a_cold_process_answers_at_once_then_hands_over(tmp_path):
     assert float(first[1]) < 2.0 and first[2] == "0"  # answered without compiling
     assert out[1] == "live True" and out[2] == "same True"
     assert any(tmp_path.rglob("*.nbi"))  # the child filled the cache
+
+
+@pytest.mark.filterwarnings("ignore:'nearkit._compile' found in sys.modules")  # runpy's
+def test_the_compile_child_searches_with_the_kernels(monkeypatch):
+    """``python -m nearkit._compile PATH`` runs as ``__main__``, a second copy of the module:
+    its searches must still wait for the kernels (answered by NumPy they would compile
+    nothing and start another child, and that one another)."""
+    import runpy
+
+    import nearkit._compile as compile_module
+
+    seen = []
+    monkeypatch.setitem(compile_module.PATHS, "probe", lambda: seen.append(_warmup.waits()))
+    monkeypatch.setattr(sys, "argv", ["nearkit._compile", "probe"])
+    monkeypatch.setattr(os, "nice", lambda increment: 0)  # not this test process's priority
+    monkeypatch.setenv("NEARKIT_JIT", "background")
+    runpy.run_module("nearkit._compile", run_name="__main__")
+    assert seen == [True]

@@ -177,6 +177,11 @@ def register(subparsers):
 if __name__ == "__main__":
     import os
 
+    # run as a script this module is ``__main__``, a second copy of nearkit._compile: the
+    # searches must see the flag of the copy that nearkit.search._warmup imports, or they
+    # would answer with NumPy and start another child in turn
+    from nearkit._compile import compile_path as _compile_path
+
     if hasattr(os, "nice"):
         os.nice(10)  # a background compile: the user's own work comes first
-    compile_path(sys.argv[1])
+    _compile_path(sys.argv[1])

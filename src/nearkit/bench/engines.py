@@ -486,6 +486,10 @@ ENGINES: dict[str, EngineSpec] = {
         NearkitEngine, "nearkit, algorithm='tiled' (gap-cut tiles, box pruning)",
         {"algorithm": "tiled"},
     ),
+    "nearkit-projected": EngineSpec(
+        NearkitEngine, "nearkit, algorithm='projected' (principal-component bounds)",
+        {"algorithm": "projected"},
+    ),
     "sklearn-auto": EngineSpec(
         SklearnEngine, "scikit-learn KNeighborsClassifier, algorithm='auto', n_jobs=-1",
         {"algorithm": "auto"},

@@ -38,6 +38,8 @@ class Index:
     n_features = None
     #: surrogate kinds (:mod:`nearkit._kernels.distances`) the engine can search
     kinds = frozenset()
+    #: set once the engine's kernels are known to be compiled in this process
+    _kernels_live = False
 
     def __init__(self, X, metric, *, n_threads=None):
         if metric.kernel.kind not in self.kinds:
@@ -104,6 +106,11 @@ class Index:
         """Whether a search is answered by NumPy while the kernels load (see
         :mod:`nearkit.search._warmup`)."""
         kernel = self.metric.kernel
+        if self._kernels_live:
+            return False
+        if _warmup.live(self._kernel_path()[1]):
+            self._kernels_live = True  # (kernels never unload)
+            return False
         return _numpy.supports(kernel) and _warmup.numpy_answers(
             self._kernel_path()[1], n_queries * self.n_samples * self.n_features,
             _numpy.uses_expansion(kernel))

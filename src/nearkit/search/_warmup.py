@@ -42,8 +42,9 @@ def waits():
 
 
 def live(kernels):
-    """Whether every dispatcher of ``kernels`` has a compiled signature in this process."""
-    return all(kernel.signatures for kernel in kernels)
+    """Whether every dispatcher of ``kernels`` has a compiled signature in this process
+    (``overloads``, not ``signatures``, which rebuilds a list: 10 us a search)."""
+    return all(kernel.overloads for kernel in kernels)
 
 
 def start(path, kernels):
@@ -64,7 +65,8 @@ def _make_live(path, kernels):
 
     if not all(_cached(kernel) for kernel in kernels):
         try:  # compile in a child: the compile holds the GIL for seconds
-            subprocess.run([sys.executable, "-m", "nearkit._compile", path], env=os.environ,
+            subprocess.run([sys.executable, "-m", "nearkit._compile", path],
+                           env={**os.environ, "NEARKIT_JIT": "wait"},
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600,
                            check=False)
         except (OSError, subprocess.SubprocessError):
