@@ -241,6 +241,18 @@ def test_all_zero_weights_raise():
         model.predict([[0.2]])
 
 
+def test_single_row_votes_equal_batch_votes():
+    """One row takes its own vote path: the same sums, in the same order, as in a batch."""
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(400, 3)), rng.integers(0, 12, 400)
+    Q = rng.normal(size=(40, 3))
+    for weights in ("uniform", "distance", "gaussian"):
+        model = KNNClassifier(25, weights=weights).fit(X, y)
+        batch = model.predict_proba(Q)
+        rows = np.vstack([model.predict_proba(Q[i:i + 1]) for i in range(len(Q))])
+        np.testing.assert_array_equal(rows, batch)
+
+
 def test_minkowski_aliases_resolve():
     X, y = [[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]], [0, 1, 0]
     for p, name in ((1, "manhattan"), (2, "euclidean"), (np.inf, "chebyshev")):

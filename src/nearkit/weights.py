@@ -159,6 +159,13 @@ def vote_proba(neigh_labels, weights, n_classes):
         If a query's weights are all zero (no class can be chosen).
     """
     n_queries, k = neigh_labels.shape
+    if n_queries == 1:  # a single row (4 us less: a third of a single-row predict's votes)
+        proba = np.bincount(neigh_labels[0], weights=weights[0], minlength=n_classes)
+        total = proba.sum()
+        if not total > 0:
+            check_total(np.array([total]))
+        proba /= total
+        return proba[None, :]
     # one bincount over (query, class) cells; it adds in input order, i.e. each query's
     # neighbours in order, so the sums are those of the plain loop (and 10x faster than k
     # fancy-indexed additions on small batches)

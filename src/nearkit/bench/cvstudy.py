@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from nearkit.bench.measure import timed
+from nearkit.bench.measure import settle, timed
 
 logger = logging.getLogger("nearkit.bench")
 
@@ -44,6 +44,7 @@ def _warm_up(X_train, y_train, config):
             _search(config, [1, 2], config.seed).fit(X_train[small], y_train[small])
     except ValueError:
         pass  # too few rows of each class to fold: the real search reports its own problems
+    settle()
 
 
 def cv_record(dataset, X_train, y_train, config):

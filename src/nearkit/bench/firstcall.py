@@ -176,8 +176,7 @@ def _wait_for_background_compiles():
     from NumPy (:mod:`nearkit.search._warmup`)."""
     from nearkit.search import _warmup
 
-    for thread in list(_warmup._loading.values()):
-        thread.join()
+    _warmup.wait()
 
 
 def import_seconds(module, env=None):

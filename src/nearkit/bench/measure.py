@@ -60,6 +60,15 @@ def median_time(fn, repeats, number=1):
     return float(np.median(times))
 
 
+def settle():
+    """Wait for the kernels nearkit loads in the background after a first call (answered by
+    NumPy meanwhile): steady-state timings must not overlap the load, whose allocations
+    also trigger the garbage collector's full passes (milliseconds each)."""
+    from nearkit.search import _warmup
+
+    _warmup.wait()
+
+
 def calls_per_run(fn, target_s=RUN_S):
     """Calls of ``fn()`` to time together so that a run lasts about ``target_s`` (timeit's
     autorange): one call of a sub-millisecond predict is mostly timer and cache noise."""
@@ -72,7 +81,7 @@ def race(contenders, inputs, repeats, pause_s=PAUSE_S, warmup_rows=50):
     """Median seconds per call of each contender on ``inputs``, interleaved.
 
     Each contender is first called once on ``inputs[:warmup_rows]`` (not counted: JIT
-    compilation, lazy imports).  Then, in each of ``repeats`` runs, every contender is timed
+    compilation, lazy imports, then :func:`settle`).  Then, in each of ``repeats`` runs, every contender is timed
     once, in an order rotating between runs and after ``pause_s`` of idle, over as many
     consecutive calls as fill about :data:`RUN_S` (the same count in every run).
 
@@ -98,6 +107,7 @@ def race(contenders, inputs, repeats, pause_s=PAUSE_S, warmup_rows=50):
     """
     for fn in contenders.values():
         fn(inputs[:warmup_rows])
+    settle()
     number = {name: calls_per_run(lambda fn=fn: fn(inputs)) for name, fn in contenders.items()}
     samples = {name: [] for name in contenders}
     names = list(contenders)
@@ -111,13 +121,14 @@ def race(contenders, inputs, repeats, pause_s=PAUSE_S, warmup_rows=50):
 
 def single_row_times(fn, Q, calls):
     """Seconds of each of ``calls`` calls of ``fn`` on one row, cycling through ``Q``'s rows
-    (after one uncounted call).
+    (after one uncounted call and :func:`settle`).
 
     Returns
     -------
     ndarray of shape (calls,)
     """
     fn(Q[:1])
+    settle()
     times = np.empty(calls)
     for i in range(calls):
         row = Q[i % len(Q): i % len(Q) + 1]

@@ -20,7 +20,7 @@ import re
 from statistics import median
 
 from nearkit.bench.engines import make_engine
-from nearkit.bench.measure import limit_threads, timed
+from nearkit.bench.measure import limit_threads, settle, timed
 
 TOP_FUNCTIONS = 15
 #: (pattern on "file:function" of a callee of the estimator, phase), first match wins
@@ -120,6 +120,7 @@ def profile_engines(dataset, train, test, names, setting, progress):
             with limit_threads(engine.n_threads):
                 engine.fit(X_train, y_train)
                 engine.predict(Q[:8])  # warm-up, not profiled
+                settle()
                 predict_s = median(timed(engine.predict, Q)[1] for _ in range(3))
                 kneighbors_s = median(
                     timed(engine.kneighbors, Q, engine.n_neighbors)[1] for _ in range(3)

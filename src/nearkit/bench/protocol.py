@@ -40,7 +40,7 @@ from nearkit.bench.engines import (
 from nearkit.bench.environment import collect_environment
 from nearkit.bench.exactness import check_neighbors, reference_kth_distances
 from nearkit.bench.geometry import dataset_geometry
-from nearkit.bench.measure import PeakMemory, limit_threads, timed
+from nearkit.bench.measure import PeakMemory, limit_threads, settle, timed
 from nearkit.bench.quality import quality_metrics
 from nearkit.bench.results import SCHEMA_VERSION, jsonable
 
@@ -367,6 +367,7 @@ def _warm_up(slots, X_train, y_train, X_test):
             _fail(slot, name, exc)
             continue
         slot["warmup_s"] = {"fit": t_fit, "predict": t_pred}
+    settle()  # nearkit's kernels, live before anything is timed
 
 
 def run_setting(dataset, splits, setting, names, config, progress):

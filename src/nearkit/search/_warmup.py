@@ -60,6 +60,13 @@ def start(path, kernels):
         thread.start()
 
 
+def wait():
+    """Block until the kernels being made live in the background are (steady-state timings
+    start after this; a search meanwhile is answered by NumPy, or waits)."""
+    for thread in list(_loading.values()):
+        thread.join()
+
+
 def _make_live(path, kernels):
     from nearkit._compile import compile_path
 
@@ -84,13 +91,23 @@ def numpy_answers(kernels, work, expansion):
     return work <= NUMPY_MAX_WORK["expansion" if expansion else "pairs"]
 
 
+#: kernels found in the disk cache (a cache entry is not removed under a running process;
+#: reading the index costs 0.3 ms, asked at every search until the kernels are live)
+_found_cached = set()
+
+
 def _cached(kernel):
     """Whether numba's disk cache holds a compiled version of ``kernel`` (numba internals;
     False when they cannot be read)."""
+    if id(kernel) in _found_cached:
+        return True
     try:
-        return bool(kernel._cache._cache_file._load_index())
+        found = bool(kernel._cache._cache_file._load_index())
     except Exception:  # noqa: BLE001 - any change of numba's internals: assume not cached
         return False
+    if found:
+        _found_cached.add(id(kernel))
+    return found
 
 
 def _reset_after_fork():
