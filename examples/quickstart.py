@@ -17,7 +17,8 @@ scaler = StandardScaler().fit(X_train)
 X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
 
 ours = KNNClassifier(n_neighbors=5).fit(X_train, y_train)
-ours.predict(X_test[:1])  # the first call compiles the kernels (cached on disk afterwards)
+ours.predict(X_test[:1])  # a first call: loads the kernels (in a new install, NumPy answers
+#                           while they compile in the background: see the compile-cache guide)
 peer = KNeighborsClassifier(n_neighbors=5, algorithm="brute").fit(X_train, y_train)
 
 for name, model in (("nearkit", ours), ("scikit-learn", peer)):

@@ -218,3 +218,28 @@ def test_gemm_threads_work_in_a_forked_child():
     with multiprocessing.get_context("fork").Pool(1) as pool:
         got = pool.apply_async(model.predict_proba, (Q,)).get(timeout=120)
     np.testing.assert_array_equal(got, expected)
+
+
+def _blobs(rng, n, d, n_centres, spread):
+    centres = rng.normal(size=(n_centres, d)) * spread
+    return centres[rng.integers(0, n_centres, n)] + rng.normal(size=(n, d))
+
+
+@pytest.mark.parametrize("case, metric, expected", [
+    ("uniform 5000 x 12", "manhattan", "brute"),    # the tiles' boxes prune nothing
+    ("blobs 6000 x 12", "manhattan", "tiled"),      # separated clusters: boxes prune
+    ("uniform 40000 x 2", "euclidean", "kd_tree"),  # low dimension, tiny searched share
+    ("blobs 6000 x 12", "euclidean", "gemm"),       # sums of squares above 10 features
+    ("uniform 1000 x 12", "manhattan", "brute"),    # too small to model
+])
+def test_auto_choices(case, metric, expected, monkeypatch):
+    """The cost model of algorithm='auto' (fits only: nothing is compiled to choose)."""
+    import nearkit.search.auto as auto
+
+    rng = np.random.default_rng(0)
+    n, d = (int(v) for v in case.split()[1::2])
+    X = rng.random((n, d)) if case.startswith("uniform") else _blobs(rng, n, d, 20, 100.0)
+    if expected == "gemm":  # the estimate could not change the choice: it is not made
+        monkeypatch.setattr(auto, "searched_fraction", None)
+    assert KNNClassifier(algorithm="auto", metric=metric).fit(X, np.arange(n) % 2).algorithm_ \
+        == expected

@@ -56,15 +56,17 @@ class KNNClassifier(ClassifierMixin, WeightedNeighborsMixin, NeighborsBase):
         Minkowski exponent; ``np.inf`` gives Chebyshev.  Used with ``metric='minkowski'``.
     metric_params : dict or None, default=None
         Extra metric arguments (Mahalanobis only).
-    algorithm : {'auto', 'brute', 'gemm', 'kd_tree', 'tiled'}, default='auto'
+    algorithm : {'auto', 'brute', 'gemm', 'kd_tree', 'tiled', 'projected'}, default='auto'
         Search engine (:data:`nearkit.search.ENGINES`; which metrics each searches:
         :data:`nearkit.search.VALID_METRICS`).  ``'brute'``: exact tiled brute force;
         ``'gemm'``: float32 BLAS estimates re-ranked exactly in float64 (Euclidean,
         Mahalanobis, cosine); ``'kd_tree'``: exact k-d tree; ``'tiled'``: exact search over
         tiles cut at the gaps of discrete columns, skipping the tiles whose bounding box is
-        too far.  ``'auto'`` picks one from the fitted data's shape and metric, and on 4,096
-        or more training rows times the rivals on a sample of training rows.  All engines
-        return identical neighbours.
+        too far; ``'projected'``: principal-component lower bounds for many features (sums
+        of squares).  ``'auto'`` picks one from the fitted data's shape and metric, and on
+        4,096 or more training rows from the share of pairs each engine's bounds would
+        leave on a sample of rows (:mod:`nearkit.search.auto`).  All engines return
+        identical neighbours.
     n_jobs : int or None, default=None
         Threads used by the search: None or -1 means all available cores, a positive integer
         limits the threads.

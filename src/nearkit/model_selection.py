@@ -338,7 +338,7 @@ class KNNClassifierCV(ClassifierMixin, _OneNeighbourPassCV):
         Minkowski exponent.
     metric_params : dict or None, default=None
         Mahalanobis ``{'VI': ...}`` or ``{'V': ...}``.
-    algorithm : {'auto', 'brute', 'gemm', 'kd_tree', 'tiled'}, default='auto'
+    algorithm : {'auto', 'brute', 'gemm', 'kd_tree', 'tiled', 'projected'}, default='auto'
         Search engine.
     cv : int, cross-validation generator, iterable or 'loo', default=5
         As ``GridSearchCV``'s (an int means stratified k-fold); ``'loo'`` means

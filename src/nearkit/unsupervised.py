@@ -33,7 +33,7 @@ class NearestNeighbors(NeighborsBase):
         Minkowski exponent (``metric='minkowski'``).
     metric_params : dict or None, default=None
         Mahalanobis ``{'VI': ...}`` or ``{'V': ...}``.
-    algorithm : {'auto', 'brute', 'gemm', 'kd_tree', 'tiled'}, default='auto'
+    algorithm : {'auto', 'brute', 'gemm', 'kd_tree', 'tiled', 'projected'}, default='auto'
         Search engine; all return identical neighbours.
     n_jobs : int or None, default=None
         Search threads (None or -1: all cores).

@@ -58,7 +58,8 @@ def kneighbors(points, queries, self_index, k, kernel, n_threads):
     expansion = None
     if space is not None:  # (the same exact scaling as the float32 copies, kept in float64)
         scaled = (points * space.s0 - space.center) * space.s1
-        expansion = (scaled, np.einsum("ij,ij->i", scaled, scaled), space)
+        # -2 x scaled (exact: a power of two), so that the GEMM gives -2 q.x with no pass
+        expansion = (-2.0 * scaled, np.einsum("ij,ij->i", scaled, scaled), space)
     run_ranges(_chunks, (points, queries, self_index, k, kernel, expansion, rows, dist, ind),
                -(-m // rows), n_threads)
     return dist, ind
@@ -85,7 +86,8 @@ def _nearest(points, queries, self_index, k, kernel):
     return _first_k(row, col, D[row, col], self_index, k, queries.shape[0])
 
 
-def _nearest_by_expansion(points, queries, self_index, k, kernel, scaled, norms, space):
+def _nearest_by_expansion(points, queries, self_index, k, kernel, minus_two_scaled, norms,
+                          space):
     """Candidates from the float64 GEMM expansion with a rigorous margin, then only they
     are measured exactly.
 
@@ -100,8 +102,7 @@ def _nearest_by_expansion(points, queries, self_index, k, kernel, scaled, norms,
     with np.errstate(over="ignore", invalid="ignore"):
         Q = (queries * space.s0 - space.center) * space.s1
         q_norms = np.einsum("ij,ij->i", Q, Q)
-        lower = Q @ scaled.T
-        lower *= -2.0
+        lower = Q @ minus_two_scaled.T
         lower += (1.0 - c) * norms
         lower += ((1.0 - c) * q_norms)[:, None]
         excluded = np.flatnonzero(self_index >= 0)
@@ -113,7 +114,8 @@ def _nearest_by_expansion(points, queries, self_index, k, kernel, scaled, norms,
         kth = np.partition(lower[:, sample], k - 1, axis=1)[:, k - 1]
         limit = (kth + 2.0 * c * (q_norms + norms.max(initial=0.0))) * (1.0 + 1e-12) \
             + (d + 1) * 2.0**-1000
-        row, col = np.nonzero(lower <= limit[:, None])
+        # (a flat nonzero and a division: a tenth of the time of a 2-d nonzero)
+        row, col = np.divmod(np.flatnonzero(lower <= limit[:, None]), lower.shape[1])
     far = ~np.isfinite(limit)  # (queries beyond float range: every point a candidate)
     if far.any():
         extra_row, extra_col = np.nonzero(far[:, None] & np.ones(len(points), dtype=bool))

@@ -75,8 +75,9 @@ def searched_fraction(points, leaves, kernel, k=5, seed=0):
         kth = np.empty(len(sample))
         for i, row in enumerate(sample):
             candidates = points[np.concatenate([leaves[t] for t in nearest[i]])]
-            surrogates = np.sort(_fold(np.abs(candidates - row), kernel))
-            kth[i] = surrogates[min(k, len(surrogates) - 1)]  # (the row itself is at 0)
+            surrogates = _fold(np.abs(candidates - row), kernel)
+            at = min(k, len(surrogates) - 1)  # (the row itself is at 0)
+            kth[i] = np.partition(surrogates, at)[at]
         searched = (bounds <= kth[:, None]) @ sizes
     return float(searched.sum() / (len(sample) * n))
 
@@ -119,8 +120,9 @@ def select_index(algorithm, X, metric, n_threads=None):
     relative cost per pair (:data:`TILED_RELATIVE_COST`) beats the brute-force sweep, the
     k-d tree in low dimension when ``f`` is tiny, otherwise the shape's first choice
     (:func:`choose_algorithm`).  Sums of squares keep the 'gemm' engine, which prunes by the
-    same boxes, unless in high dimension the principal-component bounds of the 'projected'
-    engine leave few pairs to measure (:func:`projected_fraction`).
+    same boxes (above :data:`KD_TREE_MAX_FEATURES` features without estimating ``f``: no
+    other engine is then a rival), unless in high dimension the principal-component bounds
+    of the 'projected' engine leave few pairs to measure (:func:`projected_fraction`).
     """
     from nearkit.search import ENGINES
     from nearkit.search._space import prepare
@@ -145,9 +147,15 @@ def select_index(algorithm, X, metric, n_threads=None):
             index.searched_fraction_ = fraction
             return index
     leaves, tree = partition(points, ENGINES["tiled"].tile)
+    low_dimensional = points.shape[1] <= KD_TREE_MAX_FEATURES
+    if kind == SQUARES and not low_dimensional:
+        # nothing the estimate could change: sums of squares stay on the gemm engine, which
+        # prunes by the same tiles (the estimate cost 25 ms of a 34 ms fit on bank_churn)
+        return ENGINES[first].on_prepared(points, metric, resolve_n_jobs(n_threads),
+                                          layout=(leaves, tree))
     fraction = searched_fraction(points, leaves, metric.kernel)
     name = first
-    if points.shape[1] <= KD_TREE_MAX_FEATURES and fraction <= KD_TREE_MAX_FRACTION:
+    if low_dimensional and fraction <= KD_TREE_MAX_FRACTION:
         name = "kd_tree"
     elif kind != SQUARES and fraction * TILED_RELATIVE_COST[kind] < 1.0:
         name = "tiled"
