@@ -46,6 +46,26 @@ def test_numpy_engine_equals_reference(metric, scale):
     np.testing.assert_array_equal(dist, ref_dist[:60])
 
 
+@pytest.mark.parametrize("order", ["shuffled", "sorted"])
+def test_numpy_engine_bound_from_group_minima(order):
+    """Above 4,096 points the k-th bound comes from the minima of interleaved groups of a
+    column sample (k <= 64; a plain partition beyond): exact either way, also when the
+    training rows are sorted, which puts the near points of a query side by side."""
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 6, size=(6000, 3)) + rng.normal(size=(6000, 3)) * (rng.random(6000) < 0.7)[:, None]
+    X[3000:3100] = X[:100]  # duplicates
+    if order == "sorted":
+        X = X[np.lexsort(X.T[::-1])]
+    Q = np.vstack([X[::300], rng.normal(size=(10, 3)) * 3])
+    resolved = resolve_metric("euclidean", 2, None, X)
+    assert len(_numpy._sample_columns(len(X), 64)) == 4096  # a sample: the grouped path
+    for k in (1, 5, 64, 65):
+        dist, ind = _numpy.kneighbors(X, Q, np.full(len(Q), -1), k, resolved.kernel, 2)
+        ref_dist, ref_ind = reference_kneighbors(X, Q, k)
+        np.testing.assert_array_equal(ind, ref_ind)
+        np.testing.assert_array_equal(dist, ref_dist)
+
+
 @pytest.mark.parametrize("algorithm", ["brute", "gemm", "tiled", "kd_tree"])
 def test_estimators_answer_from_numpy_while_kernels_load(algorithm, monkeypatch):
     """With the kernels taken as not live and nothing loaded, the estimator's answers are

@@ -59,7 +59,8 @@ def kneighbors(points, queries, self_index, k, kernel, n_threads):
     if space is not None:  # (the same exact scaling as the float32 copies, kept in float64)
         scaled = (points * space.s0 - space.center) * space.s1
         # -2 x scaled (exact: a power of two), so that the GEMM gives -2 q.x with no pass
-        expansion = (-2.0 * scaled, np.einsum("ij,ij->i", scaled, scaled), space)
+        expansion = (-2.0 * scaled, np.einsum("ij,ij->i", scaled, scaled), space,
+                     _sample_columns(n, k))
     run_ranges(_chunks, (points, queries, self_index, k, kernel, expansion, rows, dist, ind),
                -(-m // rows), n_threads)
     return dist, ind
@@ -87,7 +88,7 @@ def _nearest(points, queries, self_index, k, kernel):
 
 
 def _nearest_by_expansion(points, queries, self_index, k, kernel, minus_two_scaled, norms,
-                          space):
+                          space, sample):
     """Candidates from the float64 GEMM expansion with a rigorous margin, then only they
     are measured exactly.
 
@@ -110,8 +111,7 @@ def _nearest_by_expansion(points, queries, self_index, k, kernel, minus_two_scal
         # the k-th smallest over a fixed sample of the points bounds the k-th overall from
         # above, for a ninth of the work of a partition of every point; about k n / S
         # candidates pass it
-        sample = _sample_columns(len(points), k)
-        kth = np.partition(lower[:, sample], k - 1, axis=1)[:, k - 1]
+        kth = _kth_bound(lower, sample, k)
         limit = (kth + 2.0 * c * (q_norms + norms.max(initial=0.0))) * (1.0 + 1e-12) \
             + (d + 1) * 2.0**-1000
         # (a flat nonzero and a division: a tenth of the time of a 2-d nonzero)
@@ -122,6 +122,24 @@ def _nearest_by_expansion(points, queries, self_index, k, kernel, minus_two_scal
         row, col = np.concatenate([row, extra_row]), np.concatenate([col, extra_col])
     keys = pair_distances(points[col], queries[row], kernel)
     return _first_k(row, col, keys, self_index, k, queries.shape[0])
+
+
+#: the sampled columns are reduced to the minima of this many interleaved groups before the
+#: k-th is selected (loan_approval: 3.5 ms a chunk of 116 queries instead of 9.7 ms)
+_GROUPS = 256
+
+
+def _kth_bound(lower, sample, k):
+    """An upper bound of each row's k-th smallest entry of ``lower``: the k-th smallest of
+    the sampled columns or, when there are enough of them, of the minima of
+    :data:`_GROUPS` interleaved groups of them (the first k of those minima are k distinct
+    entries of the row).  Group ``g`` holds sampled columns ``g, g + G, g + 2G, ...``, so
+    each spans the whole row and an ordering of the training points cannot make one group
+    hold all the near ones."""
+    part = lower[:, sample]
+    if k <= _GROUPS // 4 and part.shape[1] >= 4 * _GROUPS and part.shape[1] % _GROUPS == 0:
+        part = part.reshape(part.shape[0], -1, _GROUPS).min(axis=1)
+    return np.partition(part, k - 1, axis=1)[:, k - 1]
 
 
 def _sample_columns(n, k):
