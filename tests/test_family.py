@@ -42,6 +42,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from test_classifier import WEIGHTS, ref_weight_kwargs, weight_kwargs
 
+import nearkit.impute
 import nearkit.search._index
 from nearkit import KNNClassifier, KNNImputer, KNNOutlierDetector, KNNRegressor, NearestNeighbors
 from nearkit.bench.measure import PeakMemory
@@ -691,11 +692,22 @@ def test_imputer_rows_without_a_common_coordinate_get_the_column_mean():
     np.testing.assert_allclose(out[:2, 0], np.nanmean(train[:, 0]), rtol=1e-12)
 
 
-def test_imputer_threads_give_identical_output():
-    train, test = _with_missing(7, 600), _with_missing(8, 400)
+def test_imputer_threads_give_identical_output(monkeypatch):
+    train, test = _with_missing(7, 3000), _with_missing(8, 400)
+    rows = np.isnan(test).any(axis=1).sum()
+    assert rows * train.size >= nearkit.impute.SERIAL_IMPUTE_WORK  # big enough for threads
     one = KNNImputer(weights="distance", n_jobs=1).fit(train).transform(test)
+    calls = []
+    original = nearkit.impute.run_ranges
+    monkeypatch.setattr(nearkit.impute, "run_ranges",
+                        lambda *a, **kw: calls.append(a[3]) or original(*a, **kw))
     two = KNNImputer(weights="distance", n_jobs=2).fit(train).transform(test)
+    assert calls == [2]
     np.testing.assert_array_equal(one, two)
+    # a small batch stays on the calling thread
+    KNNImputer(n_jobs=2).fit(train[:100]).transform(test[:20])
+    assert 20 * train[:100].size < nearkit.impute.SERIAL_IMPUTE_WORK
+    assert calls == [2, 1]
 
 
 def test_imputer_with_fewer_donors_than_n_neighbors():
