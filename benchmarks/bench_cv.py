@@ -22,8 +22,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import time
 
 import numpy as np
 from rich.console import Console
@@ -32,43 +32,29 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
 
 from nearkit import KNNClassifier, KNNClassifierCV
-from nearkit.bench.measure import settle
+from nearkit.bench.measure import settle, timed
 from nearkit.datasets import list_datasets, load_dataset, make_preprocessor
+from nearkit.weights import compute_weights
 
 console = Console(width=200)
 SCHEMES = ["uniform", "distance", "dudani", "gaussian"]
 
 
-def dudani(dist):
-    """Dudani's weights for scikit-learn (a callable on the (n, k) distances)."""
-    nearest, farthest = dist[:, :1], dist[:, -1:]
-    span = farthest - nearest
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(span > 0, (farthest - dist) / span, 1.0)
-
-
-def gaussian(dist):
-    """Gaussian weights with sigma = d_k, relative to d_1, for scikit-learn."""
-    nearest, farthest = dist[:, :1], dist[:, -1:]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = np.exp(-0.5 * ((dist - nearest) / farthest) * ((dist + nearest) / farthest))
-    return np.where((dist == nearest) | (farthest == 0), 1.0, w)
+#: Dudani's and the Gaussian weights (sigma = d_k) as callables for scikit-learn: nearkit's
+#: own definitions (nearkit.weights)
+dudani = functools.partial(compute_weights, weights="dudani")
+gaussian = functools.partial(compute_weights, weights="gaussian")
 
 
 def data(name, max_rows=None):
     dataset = load_dataset(name)
     X = np.ascontiguousarray(make_preprocessor(name).fit_transform(dataset.X))
-    if max_rows:
-        X, y = X[:max_rows], dataset.y[:max_rows]
-        return X, y
-    return X, dataset.y
+    return X[:max_rows], dataset.y[:max_rows]
 
 
 def fit_seconds(search, X, y):
     """Seconds one ``search.fit(X, y)`` takes."""
-    start = time.perf_counter()
-    search.fit(X, y)
-    return time.perf_counter() - start
+    return timed(search.fit, X, y)[1]
 
 
 def main(argv=None):
@@ -111,7 +97,8 @@ def main(argv=None):
                       f"{t_grid:.1f} s", f"{t_grid / t_ours:.0f}", f"{t_sk:.1f} s",
                       f"{t_sk / t_ours:.0f}", str(same),
                       f"({best['n_neighbors']}, {best['weights']})")
-        console.print(table)
+        console.print(f"{name}: done", highlight=False)
+    console.print(table)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=2)

@@ -160,8 +160,8 @@ def compare(X, y, Q, repeats, peers, **setting):
     setting = {"n_neighbors": K, **setting}
     engines = fitted([NEARKIT, *runnable(peers, **setting)], X, y, **setting)
     medians, _ = race({name: engine.predict for name, engine in engines.items()}, Q, repeats)
-    ours = engines[NEARKIT].predict(Q)
-    agree = {name: float(np.mean(engine.predict(Q) == ours)) for name, engine in engines.items()}
+    predictions = {name: engine.predict(Q) for name, engine in engines.items()}
+    agree = {name: float(np.mean(p == predictions[NEARKIT])) for name, p in predictions.items()}
     return engines[NEARKIT].info()["algorithm_"], medians, agree
 
 
@@ -329,7 +329,7 @@ def target_latency(args, results):
     ours = times[NEARKIT]
     results["latency_us"] = {"p50": p50[NEARKIT], "p99": float(np.percentile(ours, 99)),
                              "peers_p50": {n: v for n, v in p50.items() if n != NEARKIT}}
-    best = min((v, n) for n, v in p50.items() if n != NEARKIT)
+    best = fastest(p50)
     console.print(f"5. single-row predict, pima_diabetes: p50 {p50[NEARKIT]:.1f} us, p99 "
                   f"{np.percentile(ours, 99):.1f} us (target p50 <= {GOALS['latency_us']:g} us: "
                   f"{met(p50[NEARKIT] <= GOALS['latency_us'])}); fastest peer {best[1]} p50 "
@@ -437,7 +437,7 @@ def target_auto(args, results):
         times, _ = race({n: e.predict for n, e in engines.items()}, Q, min(args.repeats, 3),
                         pause_s=0.0)
         chosen = engines[NEARKIT].info()["algorithm_"]
-        best = min((t, n) for n, t in times.items() if n != NEARKIT)
+        best = fastest(times)
         ratio = times[NEARKIT] / best[0]
         results["auto"].append({"shape": label, "metric": metric, "chosen": chosen,
                                 "times_s": times, "auto_over_fastest": ratio})

@@ -51,7 +51,7 @@ import json
 import warnings
 
 import numpy as np
-from bench_engines import console, split
+from bench_engines import QUICK_TEST, QUICK_TRAIN, console, fastest, split
 from rich.table import Table
 from sklearn.impute import KNNImputer as SKLearnKNNImputer
 from sklearn.model_selection import train_test_split
@@ -75,18 +75,9 @@ TARGETS = {
 #: speed-up wanted over the peer, per estimator
 GOALS = {"nn": 5.0, "regressor": 5.0, "imputer": 10.0, "outliers": 5.0}
 SKLEARN_ALGORITHMS = ("brute", "kd_tree", "ball_tree", "auto")
-#: --quick: rows kept of each split
-QUICK_TRAIN, QUICK_TEST = 2000, 500
 #: share of the test cells removed for the imputer, and the agreement tolerance
 MISSING_SHARE = 0.1
 RTOL = 1e-9
-
-
-# -- timing ------------------------------------------------------------------------------------
-
-def fastest_peer(medians, prefix):
-    """(seconds, name) of the fastest contender whose name starts with ``prefix``."""
-    return min((t, name) for name, t in medians.items() if name.startswith(prefix))
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -153,7 +144,7 @@ def bench_nn(X, Q, repeats):
     contenders = {"nearkit": ours.kneighbors,
                   **{name: peer.kneighbors for name, peer in peers.items()}}
     medians, samples = race(contenders, Q, repeats)
-    best_t, best = fastest_peer(medians, "sklearn")
+    best_t, best = fastest(medians, "sklearn")
     dist, ind = ours.kneighbors(Q)
     _, peer_ind = peers[best].kneighbors(Q)
     reference = reference_kth_distances(X, Q, K + 1)
@@ -172,7 +163,7 @@ def bench_regressor(X, y, Q, repeats):
              for a in SKLEARN_ALGORITHMS}
     contenders = {"nearkit": ours.predict, **{name: peer.predict for name, peer in peers.items()}}
     medians, samples = race(contenders, Q, repeats)
-    best_t, best = fastest_peer(medians, "sklearn")
+    best_t, best = fastest(medians, "sklearn")
     close = np.isclose(ours.predict(Q), peers[best].predict(Q), rtol=RTOL, atol=0)
     clear = clear_rows(reference_kth_distances(X, Q, K + 1))
     identical = bool(close[clear].all())
@@ -212,7 +203,7 @@ def bench_outliers(X, repeats):
                                                        n_jobs=-1).fit(rows)
                      for a in SKLEARN_ALGORITHMS}}
     medians, samples = race(contenders, X, repeats)
-    best_t, best = fastest_peer(medians, "pyod")
+    best_t, best = fastest(medians, "pyod")
     ours, peer = contenders["nearkit"](X), contenders[best](X)
     close = np.isclose(ours.decision_scores_, peer.decision_scores_, rtol=RTOL, atol=0)
     # where the two differ, the float64 reference decides (scikit-learn's brute force expands

@@ -479,3 +479,34 @@ def test_other_files_are_refused(data, tmp_path):
     write_model_file(tmp_path / "extra.nearkit", {"model": None}, {"stray": X[:2]})
     with pytest.raises(ValueError, match=r"the arrays \['stray'\] are stored but no part"):
         nearkit.load(tmp_path / "extra.nearkit")
+
+
+def test_threads_saving_to_one_path_do_not_share_a_temporary_file(data, tmp_path):
+    """Each save writes its own temporary file: a thread's clean-up never removes another's
+    (with one name per process, a replace raised FileNotFoundError)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y, Q = data
+    model = KNNClassifier().fit(X, y)
+    path = tmp_path / "shared.nearkit"
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: nearkit.save(model, path), range(40)))
+    np.testing.assert_array_equal(nearkit.load(path).predict(Q), model.predict(Q))
+    assert [p.name for p in tmp_path.iterdir()] == ["shared.nearkit"]
+
+
+@pytest.mark.parametrize("name, warns", [("imputer", True), ("nearest", False)])
+def test_scikit_learn_version_warning_for_its_state_only(data, tmp_path, name, warns):
+    """A file written by another scikit-learn warns when it holds scikit-learn's fitted
+    state (nearkit's KNNImputer subclasses scikit-learn's), and not otherwise."""
+    import warnings
+
+    X, y, Q = data
+    model, args, fit_params = _estimators(X[:300], y[:300])[name]
+    path = tmp_path / "model.nearkit"
+    nearkit.save(model.fit(*args, **fit_params), path)
+    _rewrite(path, lambda h: h["versions"].update({"scikit-learn": "0.0"}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        nearkit.load(path)
+    assert any("written with scikit-learn 0.0" in str(w.message) for w in caught) == warns

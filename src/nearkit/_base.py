@@ -65,6 +65,11 @@ class NeighborsBase(BaseEstimator):
         self.effective_metric_params_ = metric.params
         self.n_samples_fit_ = X.shape[0]
         self.algorithm_ = self._index.name
+        self._remember_params()
+
+    def _remember_params(self):
+        """Note the parameter values the fitted state was built with (compared by
+        :meth:`_check_fitted` after a ``set_params``)."""
         self._checked_params = {name: getattr(self, name) for name in self._parameter_constraints}
 
     def _check_param_values(self, n_samples):

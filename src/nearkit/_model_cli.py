@@ -12,6 +12,7 @@ options, tables and model files exit with code 2 and a message naming the proble
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -118,26 +119,6 @@ def _fail(command, message):
     return 2
 
 
-def cross_validated_score(estimator, preprocessor, X, y, folds):
-    """Mean score of ``preprocessor`` then ``estimator`` over ``folds`` folds: accuracy for a
-    classifier (stratified folds), R² for a regressor; both refitted on each training fold.
-
-    The one place ``nearkit fit --cv`` computes its score.
-
-    Returns
-    -------
-    (float, float)
-        The mean and the standard deviation over the folds.
-    """
-    from sklearn.base import clone
-    from sklearn.model_selection import cross_val_score
-    from sklearn.pipeline import make_pipeline
-
-    scores = cross_val_score(make_pipeline(clone(preprocessor), clone(estimator)), X, y,
-                             cv=folds)
-    return float(scores.mean()), float(scores.std())
-
-
 def run_fit(args):
     """``nearkit fit``: exit code 0, or 2 with a message naming what is wrong."""
     import numpy as np
@@ -168,8 +149,11 @@ def run_fit(args):
         model[1:].fit(data.X, y)
         size = nearkit.save(model, args.out)
         score = None
-        if args.cv:
-            score = cross_validated_score(estimator, preprocessor, data.X, y, args.cv)
+        if args.cv:  # accuracy (stratified folds) or R², the pipeline refitted on each fold
+            from sklearn.model_selection import cross_val_score
+
+            scores = cross_val_score(model[1:], data.X, y, cv=args.cv)
+            score = float(scores.mean()), float(scores.std())
     except (OSError, ValueError) as exc:
         return _fail("fit", str(exc))
     print(f"Wrote {args.out} ({size:,} bytes): {TASKS[args.task]} k={args.k}, "
@@ -239,20 +223,9 @@ def _predictions(model, X, columns, proba):
     return frame
 
 
-class _output:
-    """The file to write (or standard output), as a context manager."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def __enter__(self):
-        self.file = sys.stdout if self.path is None else open(self.path, "w", newline="")
-        return self.file
-
-    def __exit__(self, *exc_info):
-        if self.path is not None:
-            self.file.close()
-        return False
+def _output(path):
+    """The file to write, or standard output (left open), as a context manager."""
+    return contextlib.nullcontext(sys.stdout) if path is None else open(path, "w", newline="")
 
 
 def _progress():

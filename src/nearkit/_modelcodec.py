@@ -30,6 +30,7 @@ import numpy as np
 
 from nearkit.metrics import ResolvedMetric
 from nearkit.search import ENGINES, Index
+from nearkit.weights import WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,15 @@ class Stored:
     after_load : callable or None
         ``after_load(obj)`` checks that the loaded attributes fit together (a ValueError
         otherwise) and rebuilds the derived ones.
+    sklearn_state : bool or None
+        Whether the stored state is laid out by scikit-learn's code (its version then
+        matters); None means: the class is scikit-learn's.
     """
 
     name: str
     derived: tuple = ()
     after_load: object = None
+    sklearn_state: object = None
 
     def resolve(self):
         """The class (imported on first use)."""
@@ -116,8 +121,8 @@ class Encoder:
         if callable(value):
             raise ValueError(
                 f"Cannot save {where} = {value!r}: it is a callable, and model files hold data, "
-                "not code. Use a named scheme (weights='uniform', 'distance', 'dudani' or "
-                "'gaussian'), or keep this model in your own code.")
+                f"not code. Use a named scheme (weights={_named(WEIGHTS)}), or keep this "
+                "model in your own code.")
         raise ValueError(f"Cannot save {where}: a {type(value).__module__}."
                          f"{type(value).__qualname__}, which model files do not hold (classes "
                          f"they hold: {', '.join(entry.name for entry in self.registry)}).")
@@ -276,6 +281,12 @@ class Decoder:
             except (AttributeError, TypeError) as exc:
                 raise self.fail(where, f"the stored {entry.name} is incomplete ({exc}).") \
                     from None
-        self.sklearn_state |= entry.name.startswith("sklearn.") or entry.name.endswith(
-            "KNNImputer")
+        self.sklearn_state |= (entry.name.startswith("sklearn.") if entry.sklearn_state is None
+                               else entry.sklearn_state)
         return model
+
+
+def _named(names):
+    """``'a', 'b' or 'c'``."""
+    quoted = [repr(name) for name in names]
+    return ", ".join(quoted[:-1]) + " or " + quoted[-1]

@@ -29,6 +29,7 @@ import json
 import math
 import os
 import re
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +88,8 @@ def write_model_file(path, header, arrays):
               "arrays": table, "data_nbytes": end}
     text = json.dumps(header, allow_nan=False, separators=(",", ":")).encode("ascii")
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # unique per call: two threads saving to one path must not share (and delete) a file
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
         with open(temporary, "wb") as file:
             file.write(MAGIC + len(text).to_bytes(8, "little") + hashlib.sha256(text).digest())

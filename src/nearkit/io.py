@@ -62,7 +62,7 @@ def _neighbors_loaded(model):
                                 or model._y.size and not 0 <= model._y.min() <= model._y.max()
                                 < len(classes)):
         raise ValueError("The stored labels are not codes of the stored classes_.")
-    model._checked_params = {name: getattr(model, name) for name in model._parameter_constraints}
+    model._remember_params()
 
 
 def _imputer_loaded(imputer):
@@ -94,7 +94,8 @@ REGISTRY = (
     Stored("nearkit.KNNRegressor", **_NEIGHBORS),
     Stored("nearkit.NearestNeighbors", **_NEIGHBORS),
     Stored("nearkit.KNNOutlierDetector", **_NEIGHBORS),
-    Stored("nearkit.KNNImputer", after_load=_imputer_loaded),
+    # (a subclass of scikit-learn's imputer: scikit-learn's fitted state)
+    Stored("nearkit.KNNImputer", after_load=_imputer_loaded, sklearn_state=True),
     Stored("nearkit.KNNClassifierCV", derived=("scorer_",), after_load=_search_loaded),
     Stored("nearkit.KNNRegressorCV", derived=("scorer_",), after_load=_search_loaded),
     Stored("sklearn.model_selection.KFold"),

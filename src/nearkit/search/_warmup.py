@@ -22,9 +22,9 @@ import sys
 import threading
 
 #: pair-features (queries x points x features) the NumPy engine answers while the kernels
-#: compile: sums of squares go through BLAS (measured 2.6 s on loan_approval, 9,000 x 36,000
-#: x 27 = 8.7e9, on two cores, where a cold compile of the gemm engine took about 20 s), the
-#: other surrogates pair by pair (about 1 s per 1e9 on two cores)
+#: compile: sums of squares go through BLAS (measured 1.45 s on loan_approval, 9,000 x
+#: 36,000 x 27 = 8.7e9, on two cores, where a cold compile of the gemm engine took 10-20 s),
+#: the other surrogates pair by pair (about 1 s per 1e9 on two cores)
 NUMPY_MAX_WORK = {"expansion": 1e10, "pairs": 2e9}
 #: ... and while they load from the disk cache (which takes 0.3-0.4 s): about 20 ms
 NUMPY_MAX_WORK_CACHED = 2e7
@@ -83,8 +83,9 @@ def _make_live(path, kernels):
 
 def numpy_answers(kernels, work, expansion):
     """Whether a search of ``work`` pair-features is answered by NumPy rather than by
-    waiting for ``kernels`` (``expansion``: the NumPy engine uses the GEMM expansion)."""
-    if live(kernels) or waits():
+    waiting for ``kernels``, which the caller found not :func:`live` (``expansion``: the
+    NumPy engine uses the GEMM expansion)."""
+    if waits():
         return False
     if all(_cached(kernel) for kernel in kernels):
         return work <= NUMPY_MAX_WORK_CACHED

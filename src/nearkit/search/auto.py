@@ -131,36 +131,28 @@ def select_index(algorithm, X, metric, n_threads=None):
     if algorithm != "auto":
         return ENGINES[algorithm](X, metric, n_threads=n_threads)
     n_samples = X.shape[0]
-    first = choose_algorithm(n_samples, metric)
+    name = choose_algorithm(n_samples, metric)
     kind = metric.kernel.kind
     if n_samples < MODEL_MIN_SAMPLES:
-        return ENGINES[first](X, metric, n_threads=n_threads)
-    points = prepare(metric, X, resolve_n_jobs(n_threads))
-    if kind == SQUARES and points.shape[1] >= PROJECTED_MIN_FEATURES:
+        return ENGINES[name](X, metric, n_threads=n_threads)
+    threads = resolve_n_jobs(n_threads)
+    points = prepare(metric, X, threads)
+    d = points.shape[1]
+    if kind == SQUARES and d >= PROJECTED_MIN_FEATURES:
         from nearkit.search.projected import principal_basis
 
         basis = principal_basis(points)
-        fraction = projected_fraction(points, *basis)
-        if fraction <= PROJECTED_MAX_FRACTION:
-            index = ENGINES["projected"].on_prepared(points, metric, resolve_n_jobs(n_threads),
-                                                     layout=basis)
-            index.searched_fraction_ = fraction
-            return index
+        if projected_fraction(points, *basis) <= PROJECTED_MAX_FRACTION:
+            return ENGINES["projected"].on_prepared(points, metric, threads, layout=basis)
     leaves, tree = partition(points, ENGINES["tiled"].tile)
-    low_dimensional = points.shape[1] <= KD_TREE_MAX_FEATURES
-    if kind == SQUARES and not low_dimensional:
-        # nothing the estimate could change: sums of squares stay on the gemm engine, which
-        # prunes by the same tiles (the estimate cost 25 ms of a 34 ms fit on bank_churn)
-        return ENGINES[first].on_prepared(points, metric, resolve_n_jobs(n_threads),
-                                          layout=(leaves, tree))
-    fraction = searched_fraction(points, leaves, metric.kernel)
-    name = first
-    if low_dimensional and fraction <= KD_TREE_MAX_FRACTION:
-        name = "kd_tree"
-    elif kind != SQUARES and fraction * TILED_RELATIVE_COST[kind] < 1.0:
-        name = "tiled"
+    # sums of squares above KD_TREE_MAX_FEATURES stay on the gemm engine, which prunes by the
+    # same tiles, whatever the estimate says: it is not made (25 ms of a 34 ms fit on
+    # bank_churn)
+    if kind != SQUARES or d <= KD_TREE_MAX_FEATURES:
+        fraction = searched_fraction(points, leaves, metric.kernel)
+        if d <= KD_TREE_MAX_FEATURES and fraction <= KD_TREE_MAX_FRACTION:
+            name = "kd_tree"
+        elif kind != SQUARES and fraction * TILED_RELATIVE_COST[kind] < 1.0:
+            name = "tiled"
     layout = (leaves, tree) if name in ("tiled", "gemm") else None
-    index = ENGINES[name].on_prepared(points, metric, resolve_n_jobs(n_threads),
-                                      layout=layout)
-    index.searched_fraction_ = fraction
-    return index
+    return ENGINES[name].on_prepared(points, metric, threads, layout=layout)
