@@ -144,3 +144,136 @@ def test_the_compile_child_searches_with_the_kernels(monkeypatch):
     monkeypatch.setenv("NEARKIT_JIT", "background")
     runpy.run_module("nearkit._compile", run_name="__main__")
     assert seen == [True]
+
+
+# -- one compile at a time per cache ------------------------------------------------------------
+
+fcntl = pytest.importorskip("fcntl") if sys.platform != "win32" else None
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="the compile lock is flock's")
+
+
+def _lock_is_free(path):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+_HOLD_LOCK = textwrap.dedent("""
+    import fcntl, os, sys
+    fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    print("locked", flush=True)
+    sys.stdin.readline()
+""")
+
+
+@posix_only
+def test_a_process_waits_for_another_compile_then_loads(tmp_path, monkeypatch):
+    """While another process holds the cache's compile lock, the warm-up starts no compile
+    of its own; when the holder is done (the kernels now cached) it only loads them."""
+    import threading
+
+    import nearkit._compile as compile_module
+
+    lock = str(tmp_path / _warmup.LOCK_NAME)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, lock], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        cached = {"now": False}
+        children, loads = [], []
+        monkeypatch.setattr(_warmup, "_cached", lambda kernel: cached["now"])
+        monkeypatch.setattr(_warmup, "lock_path", lambda kernels: lock)
+        monkeypatch.setattr(_warmup, "compile_in_child", lambda *args: children.append(args))
+        monkeypatch.setattr(compile_module, "compile_path", loads.append)
+        thread = threading.Thread(target=_warmup._make_live, args=("brute", (object(),)))
+        thread.start()
+        thread.join(timeout=0.5)
+        assert thread.is_alive() and not children and not loads  # waiting for the holder
+        cached["now"] = True  # the holder compiled them
+    finally:
+        holder.communicate("done\n", timeout=30)
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert children == [] and loads == ["brute"]
+
+
+@posix_only
+def test_the_compile_child_holds_the_lock_beyond_its_parent(tmp_path, monkeypatch):
+    """The child inherits the locked descriptor: the lock outlives the parent's hold (a
+    short script that exits while its child compiles), until the child exits."""
+    lock = str(tmp_path / _warmup.LOCK_NAME)
+    seen = {}
+
+    def fake_run(cmd, **kwargs):
+        seen.update(cmd=cmd, **kwargs)
+        # stands for the compile child: it keeps the inherited descriptor open for a while
+        seen["child"] = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                                         stdin=subprocess.PIPE, pass_fds=kwargs["pass_fds"])
+
+    monkeypatch.setattr(_warmup.subprocess, "run", fake_run)
+    with _warmup.compile_lock(lock) as fd:
+        assert fd is not None and not _lock_is_free(lock)
+        _warmup.compile_in_child("gemm", fd)
+    try:
+        assert seen["cmd"][1:] == ["-m", "nearkit._compile", "gemm"]
+        assert seen["env"]["NEARKIT_JIT"] == "wait" and seen["pass_fds"] == (fd,)
+        assert not _lock_is_free(lock)  # the parent let go, the child still holds it
+    finally:
+        seen["child"].communicate(b"", timeout=30)
+    assert _lock_is_free(lock)
+
+
+@posix_only
+def test_a_forked_worker_does_not_keep_the_compile_lock(tmp_path):
+    lock = str(tmp_path / _warmup.LOCK_NAME)
+    read, write = os.pipe()
+    ready_read, ready_write = os.pipe()
+    with _warmup.compile_lock(lock):
+        pid = os.fork()
+        if pid == 0:  # a long-lived worker, forked while the lock was held
+            os.write(ready_write, b"r")  # (the fork hooks have run)
+            os.read(read, 1)
+            os._exit(0)
+    os.read(ready_read, 1)
+    os.close(ready_read)
+    os.close(ready_write)
+    try:
+        assert _lock_is_free(lock)
+    finally:
+        os.close(read)
+        os.write(write, b"x")
+        os.close(write)
+        os.waitpid(pid, 0)
+
+
+@posix_only
+def test_the_lock_wait_is_bounded(tmp_path):
+    lock = str(tmp_path / _warmup.LOCK_NAME)
+    with _warmup.compile_lock(lock) as held:
+        assert held is not None
+        with _warmup.compile_lock(lock, wait_s=0.2) as other:
+            assert other is None  # gave up: compiles without the lock rather than hang
+
+
+@posix_only
+def test_an_uncached_path_is_compiled_once_under_the_lock(tmp_path, monkeypatch):
+    import nearkit._compile as compile_module
+
+    lock = str(tmp_path / _warmup.LOCK_NAME)
+    children, loads = [], []
+    monkeypatch.setattr(_warmup, "_cached", lambda kernel: False)
+    monkeypatch.setattr(_warmup, "lock_path", lambda kernels: lock)
+    monkeypatch.setattr(_warmup, "compile_in_child",
+                        lambda path, fd: children.append((path, _lock_is_free(lock), fd)))
+    monkeypatch.setattr(compile_module, "compile_path", loads.append)
+    _warmup._make_live("gemm", (object(),))
+    assert len(children) == 1 and loads == ["gemm"]
+    path, free, fd = children[0]
+    assert path == "gemm" and not free and isinstance(fd, int)  # started under the lock
+    assert _lock_is_free(lock)

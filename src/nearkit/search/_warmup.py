@@ -11,23 +11,40 @@ has a child process compile them into the cache first (so the compile takes no t
 this process's GIL), then loads them.  Other searches wait for the kernels on the calling
 thread, as does everything when ``NEARKIT_JIT=wait`` is set in the environment.
 
+One compile at a time per cache: the child holds an exclusive lock on a file in numba's cache
+folder (:data:`LOCK_NAME`, inherited from the process that started it, so it outlives a
+short-lived parent), and a process that finds the lock held waits for it, then loads what
+the holder compiled.  Without it every short script started during a compile (a shell loop,
+a process pool) started a compile of its own: measured, 13 concurrent children on 2 cores,
+none finishing, so the cache never filled and every new process compiled again.
+
 ``nearkit compile`` fills the cache ahead of time (container images, CI caches).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import threading
+import time
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock, compiles may overlap
+    fcntl = None
 
 #: pair-features (queries x points x features) the NumPy engine answers while the kernels
 #: compile: sums of squares go through BLAS (measured 1.45 s on loan_approval, 9,000 x
 #: 36,000 x 27 = 8.7e9, on two cores, where a cold compile of the gemm engine took 10-20 s),
 #: the other surrogates pair by pair (about 1 s per 1e9 on two cores)
 NUMPY_MAX_WORK = {"expansion": 1e10, "pairs": 2e9}
-#: ... and while they load from the disk cache (which takes 0.3-0.4 s): about 20 ms
-NUMPY_MAX_WORK_CACHED = 2e7
+#: ... and while they load from the disk cache, which takes 0.2-0.3 s once numba is
+#: imported: sums of squares up to bank_churn's 2,000 x 8,000 x 13 = 2e8 (a warm start's
+#: first predict 0.10 s by NumPy against 0.2 s by the loaded kernels; spotify_tracks'
+#: 1.0e9 took 0.50 s by NumPy against 0.27 s), the other surrogates a quarter of that
+NUMPY_MAX_WORK_CACHED = {"expansion": 4e8, "pairs": 1e8}
 
 _lock = threading.Lock()
 _loading = {}  # kernel path -> the thread making it live
@@ -67,18 +84,87 @@ def wait():
         thread.join()
 
 
+#: the file in numba's cache folder whose lock a compile child holds (see the module text)
+LOCK_NAME = "nearkit-compile.lock"
+
+
 def _make_live(path, kernels):
     from nearkit._compile import compile_path
 
     if not all(_cached(kernel) for kernel in kernels):
-        try:  # compile in a child: the compile holds the GIL for seconds
-            subprocess.run([sys.executable, "-m", "nearkit._compile", path],
-                           env={**os.environ, "NEARKIT_JIT": "wait"},
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600,
-                           check=False)
-        except (OSError, subprocess.SubprocessError):
-            pass  # compiled below, on this thread
+        with compile_lock(lock_path(kernels)) as fd:
+            # re-checked under the lock: the holder we waited for may have compiled them
+            if not all(_cached(kernel) for kernel in kernels):
+                compile_in_child(path, fd)
     compile_path(path)  # loads from the cache the child filled (or compiles)
+
+
+def compile_in_child(path, lock_fd=None):
+    """Compile kernel path ``path`` into numba's cache in a child process at low priority
+    (the compile holds the GIL for seconds); the child inherits ``lock_fd`` and with it the
+    compile lock, until it exits."""
+    try:
+        subprocess.run([sys.executable, "-m", "nearkit._compile", path],
+                       env={**os.environ, "NEARKIT_JIT": "wait"},
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600,
+                       check=False, pass_fds=() if lock_fd is None else (lock_fd,))
+    except (OSError, subprocess.SubprocessError):
+        pass  # compiled by the caller, on its thread
+
+
+def lock_path(kernels):
+    """The compile lock's file, in the cache folder of ``kernels`` (numba internals; None
+    when they cannot be read or the folder cannot be made)."""
+    try:
+        folder = kernels[0]._cache._cache_path
+        os.makedirs(folder, exist_ok=True)
+    except Exception:  # noqa: BLE001 - any change of numba's internals: no lock
+        return None
+    return os.path.join(folder, LOCK_NAME)
+
+
+#: seconds a process waits for another's compile lock before compiling regardless (the
+#: child's own time limit)
+LOCK_WAIT_S = 600.0
+_held = set()  # descriptors of compile locks held by this process's threads
+
+
+@contextlib.contextmanager
+def compile_lock(path, wait_s=None):
+    """Hold the exclusive lock on file ``path``, waiting while another process holds it
+    (at most ``wait_s`` seconds, default :data:`LOCK_WAIT_S`; then without the lock);
+    yields the locked file descriptor, or None without ``fcntl``, a usable ``path`` or the
+    lock."""
+    fd = _acquire(path, LOCK_WAIT_S if wait_s is None else wait_s)
+    try:
+        yield fd
+    finally:
+        if fd is not None:
+            _held.discard(fd)
+            os.close(fd)  # a child that inherited it keeps the lock until it exits
+
+
+def _acquire(path, wait_s):
+    if fcntl is None or path is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        return None
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _held.add(fd)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        except OSError:
+            break
+    os.close(fd)
+    return None
 
 
 def numpy_answers(kernels, work, expansion):
@@ -87,9 +173,9 @@ def numpy_answers(kernels, work, expansion):
     NumPy engine uses the GEMM expansion)."""
     if waits():
         return False
-    if all(_cached(kernel) for kernel in kernels):
-        return work <= NUMPY_MAX_WORK_CACHED
-    return work <= NUMPY_MAX_WORK["expansion" if expansion else "pairs"]
+    limits = NUMPY_MAX_WORK_CACHED if all(_cached(kernel) for kernel in kernels) \
+        else NUMPY_MAX_WORK
+    return work <= limits["expansion" if expansion else "pairs"]
 
 
 #: kernels found in the disk cache (a cache entry is not removed under a running process;
@@ -115,6 +201,10 @@ def _reset_after_fork():
     global _lock
     _lock = threading.Lock()
     _loading.clear()  # (the parent's threads do not exist in the child)
+    for fd in list(_held):  # nor do the compiles they waited for: a long-lived forked
+        _held.discard(fd)   # worker must not keep the lock from other processes
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 if hasattr(os, "register_at_fork"):
