@@ -29,7 +29,7 @@ def _data(scale, rng):
     return X * scale, Q * scale
 
 
-@pytest.mark.parametrize("scale", [1.0, 1e-300, 1e200])
+@pytest.mark.parametrize("scale", [1.0, 1e-300, 1e200, 1e-100, 1e100])
 @pytest.mark.parametrize("metric", METRICS_IN_NUMPY)
 def test_numpy_engine_equals_reference(metric, scale):
     X, Q = _data(scale, np.random.default_rng(0))
@@ -44,6 +44,23 @@ def test_numpy_engine_equals_reference(metric, scale):
     ref_dist, ref_ind = reference_kneighbors(X, X, 5, metric, exclude_self=True)
     np.testing.assert_array_equal(ind, ref_ind[:60])
     np.testing.assert_array_equal(dist, ref_dist[:60])
+
+
+def test_numpy_engine_far_and_mixed_queries():
+    """The float32 expansion's filter with queries whose copies overflow float32 (every
+    point a candidate), queries at the data, between duplicates and far from the centre."""
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(size=(500, 6)), rng.normal(size=(100, 6)) * 1e-7,
+                   np.repeat(rng.normal(size=(20, 6)), 5, axis=0)]) + 3.0
+    Q = np.vstack([X[::37], X[::41] + 1e-9, rng.normal(size=(20, 6)) * 50,
+                   np.full((2, 6), 1e45), np.full((2, 6), -1e300)])
+    resolved = resolve_metric("euclidean", 2, None, X)
+    assert _numpy.float32_space(X) is not None  # (the float32 path)
+    for k in (1, 7, 33):
+        dist, ind = _numpy.kneighbors(X, Q, np.full(len(Q), -1), k, resolved.kernel, 2)
+        ref_dist, ref_ind = reference_kneighbors(X, Q, k)
+        np.testing.assert_array_equal(ind, ref_ind)
+        np.testing.assert_array_equal(dist, ref_dist)
 
 
 @pytest.mark.parametrize("order", ["shuffled", "sorted"])
