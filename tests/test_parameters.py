@@ -104,3 +104,29 @@ def test_explicit_n_neighbors_checked_at_query():
     with pytest.raises(ValueError, match="n_neighbors=30 is larger than the 10"):
         model.kneighbors(X[:1])
     assert model.kneighbors(X[:1], n_neighbors=10)[1].shape == (1, 10)
+
+
+def test_fit_context_validates_then_skips_nested_validation():
+    """nearkit's ``fit_context`` (scikit-learn's ``_fit_context`` without the callback set-up):
+    parameters checked before fit unless scikit-learn is told to skip it, nested validation
+    skipped inside."""
+    from sklearn import config_context, get_config
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from nearkit._base import fit_context
+
+    seen = []
+
+    class Probe(NearestNeighbors):
+        @fit_context
+        def fit(self, X, y=None):
+            seen.append(get_config()["skip_parameter_validation"])
+            return self
+
+    with pytest.raises(InvalidParameterError, match="n_neighbors"):
+        Probe(n_neighbors="five").fit(np.ones((3, 1)))
+    assert seen == []
+    Probe().fit(np.ones((3, 1)))
+    with config_context(skip_parameter_validation=True):
+        Probe(n_neighbors="five").fit(np.ones((3, 1)))  # not checked, as scikit-learn does
+    assert seen == [True, True] and not get_config()["skip_parameter_validation"]

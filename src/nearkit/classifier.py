@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
-from nearkit._base import NeighborsBase, WeightedNeighborsMixin
+from nearkit._base import NeighborsBase, WeightedNeighborsMixin, fit_context
 from nearkit.weights import vote_proba
 
 
@@ -130,7 +130,7 @@ class KNNClassifier(ClassifierMixin, WeightedNeighborsMixin, NeighborsBase):
         self.n_jobs = n_jobs
         self.class_weight = class_weight
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context
     def fit(self, X, y, sample_weight=None):
         """Store the training data and build the search index.
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from numbers import Real
 
 import numpy as np
-from sklearn.base import OutlierMixin, _fit_context
+from sklearn.base import OutlierMixin
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from nearkit._base import NeighborsBase
+from nearkit._base import NeighborsBase, fit_context
 
 #: how the k distances make one score (PyOD's ``method``)
 METHODS = {
@@ -101,7 +101,7 @@ class KNNOutlierDetector(OutlierMixin, NeighborsBase):
         self.algorithm = algorithm
         self.n_jobs = n_jobs
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context
     def fit(self, X, y=None):
         """Index the training points and score them.
 

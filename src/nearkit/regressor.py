@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import RegressorMixin, _fit_context
+from sklearn.base import RegressorMixin
 from sklearn.utils.validation import validate_data
 
-from nearkit._base import NeighborsBase, WeightedNeighborsMixin
+from nearkit._base import NeighborsBase, WeightedNeighborsMixin, fit_context
 from nearkit.weights import check_total
 
 
@@ -81,7 +81,7 @@ class KNNRegressor(RegressorMixin, WeightedNeighborsMixin, NeighborsBase):
         self.algorithm = algorithm
         self.n_jobs = n_jobs
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context
     def fit(self, X, y, sample_weight=None):
         """Store the training data and build the search index.
 

@@ -6,11 +6,10 @@ from numbers import Real
 
 import numpy as np
 from scipy import sparse
-from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
-from nearkit._base import NeighborsBase
+from nearkit._base import NeighborsBase, fit_context
 
 
 class NearestNeighbors(NeighborsBase):
@@ -83,7 +82,7 @@ class NearestNeighbors(NeighborsBase):
         self.algorithm = algorithm
         self.n_jobs = n_jobs
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context
     def fit(self, X, y=None):
         """Index the training points.
 

@@ -8,11 +8,11 @@ from functools import partial
 import dask
 import dask.array as da
 import numpy as np
-from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.multiclass import check_classification_targets
 
-from nearkit._base import NeighborsBase, WeightedNeighborsMixin
+from nearkit._base import NeighborsBase, WeightedNeighborsMixin, fit_context
 from nearkit.dask._inputs import is_dask_dataframe
 from nearkit.dask._shards import ShardedNeighborsBase
 from nearkit.weights import check_total, compute_weights, vote_proba
@@ -116,7 +116,7 @@ class ShardedNearestNeighbors(ShardedNeighborsBase):
         self.algorithm = algorithm
         self.n_jobs = n_jobs
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context
     def fit(self, X, y=None):
         """Fit one search per row block of ``X``, on the workers, and keep them there.
 
@@ -205,7 +205,7 @@ class ShardedKNNClassifier(ClassifierMixin, WeightedNeighborsMixin, ShardedNeigh
         self.algorithm = algorithm
         self.n_jobs = n_jobs
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context
     def fit(self, X, y):
         """Fit one model per row block of ``X``, on the workers, and keep them there.
 
@@ -335,7 +335,7 @@ class ShardedKNNRegressor(RegressorMixin, WeightedNeighborsMixin, ShardedNeighbo
         self.algorithm = algorithm
         self.n_jobs = n_jobs
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context
     def fit(self, X, y):
         """Fit one model per row block of ``X``, on the workers, and keep them there.
 
