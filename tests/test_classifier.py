@@ -302,3 +302,21 @@ def test_feature_names_recorded():
     np.testing.assert_array_equal(model.feature_names_in_, ["a", "b"])
     with pytest.warns(UserWarning, match="feature names"):
         model.predict(frame.to_numpy())
+
+
+def test_uniform_majority_equals_the_probabilities_argmax():
+    """predict's plain-majority path (uniform weights, no sample or class weights) answers
+    what the argmax of predict_proba answers: batches, single rows, leave-one-out, vote
+    ties (k=4 on three classes) and string labels."""
+    rng = np.random.default_rng(7)
+    X = rng.integers(0, 4, size=(120, 3)).astype(float)
+    y = np.array(["b", "a", "c"])[rng.integers(0, 3, 120)]
+    for k in (1, 4, 5):
+        model = KNNClassifier(k).fit(X, y)
+        Q = rng.integers(0, 4, size=(40, 3)) + 0.5 * rng.random((40, 3))
+        expected = model.classes_[np.argmax(model.predict_proba(Q), axis=1)]
+        np.testing.assert_array_equal(model.predict(Q), expected)
+        np.testing.assert_array_equal(model.predict(Q[3:4]), expected[3:4])
+        loo = model.classes_[np.argmax(model.predict_proba(), axis=1)]
+        np.testing.assert_array_equal(model.predict(), loo)
+        np.testing.assert_array_equal(model.predict(Q), reference_predict(X, y, Q, k)[0])

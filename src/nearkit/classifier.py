@@ -10,7 +10,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from nearkit._base import NeighborsBase, WeightedNeighborsMixin, fit_context
-from nearkit.weights import vote_proba
+from nearkit.weights import majority_vote, vote_proba
 
 
 class KNNClassifier(ClassifierMixin, WeightedNeighborsMixin, NeighborsBase):
@@ -197,6 +197,13 @@ class KNNClassifier(ClassifierMixin, WeightedNeighborsMixin, NeighborsBase):
         -------
         ndarray of shape (n_queries,)
         """
+        self._check_fitted()
+        if (self.weights == "uniform" and self._sample_weight is None
+                and self.class_weight_ is None):
+            # a plain majority: integer counts, no weights or normalisation (the argmax of
+            # predict_proba's row, whose entries are these counts over k)
+            _, ind = self._neighbors(self._queries_or_none(X), self.n_neighbors)
+            return self.classes_[majority_vote(self._y[ind], len(self.classes_))]
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 

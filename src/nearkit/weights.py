@@ -179,6 +179,34 @@ def vote_proba(neigh_labels, weights, n_classes):
     return proba
 
 
+def majority_vote(neigh_labels, n_classes):
+    """The most frequent class of each row's neighbours, ties to the smallest class: the
+    argmax of :func:`vote_proba` with uniform weights, from integer counts.
+
+    Parameters
+    ----------
+    neigh_labels : int ndarray of shape (n_queries, k)
+        Encoded class (0 .. n_classes-1) of each neighbour.
+    n_classes : int
+
+    Returns
+    -------
+    int ndarray of shape (n_queries,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> majority_vote(np.array([[2, 0, 2, 1], [1, 0, 0, 1]]), 3)
+    array([2, 0])
+    """
+    n_queries, k = neigh_labels.shape
+    if n_queries == 1:
+        return np.bincount(neigh_labels[0], minlength=n_classes).argmax(keepdims=True)
+    cells = (np.arange(n_queries)[:, None] * n_classes + neigh_labels).ravel()
+    counts = np.bincount(cells, minlength=n_queries * n_classes)
+    return counts.reshape(n_queries, n_classes).argmax(axis=1)
+
+
 def check_total(total):
     """Raise when a query's neighbour weights sum to zero (only a weights callable, or
     class weights of zero, can make them so)."""
