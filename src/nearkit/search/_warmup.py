@@ -36,16 +36,16 @@ except ImportError:  # Windows: no lock, compiles may overlap
     fcntl = None
 
 #: pair-features (queries x points x features) the NumPy engine answers while the kernels
-#: compile: sums of squares go through BLAS (measured 0.8 s on loan_approval, 9,000 x
+#: compile: sums of squares go through BLAS (measured 0.4 s on loan_approval, 9,000 x
 #: 36,000 x 27 = 8.7e9, on two cores, where a cold compile of the gemm engine took 10-20 s),
 #: the other surrogates pair by pair (about 1 s per 1e9 on two cores)
 NUMPY_MAX_WORK = {"expansion": 1e10, "pairs": 2e9}
 #: ... and while they load from the disk cache, which takes 0.2-0.3 s once numba is
-#: imported: sums of squares up to 4e8, which covers bank_churn's 2,000 x 8,000 x 13 = 2e8
-#: (a warm start's first predict 0.08 s by NumPy, 0.2 s by loading the kernels) but not
-#: spotify_tracks' 4,300 x 17,200 x 14 = 1.0e9 (0.27 s either way, and the kernels are then
-#: live); the other surrogates, pair by pair, a quarter of that
-NUMPY_MAX_WORK_CACHED = {"expansion": 4e8, "pairs": 1e8}
+#: imported: sums of squares up to 2e9, which covers spotify_tracks' 4,300 x 17,200 x 14 =
+#: 1.0e9 (NumPy 0.08-0.13 s) and bank_churn's 2e8 (0.02-0.07 s) but not loan_approval's 8.7e9
+#: (0.4 s, where loading the kernels and searching take 0.25 s); the other surrogates, pair
+#: by pair, a tenth of that
+NUMPY_MAX_WORK_CACHED = {"expansion": 2e9, "pairs": 2e8}
 
 _lock = threading.Lock()
 _loading = {}  # kernel path -> the thread making it live
