@@ -63,24 +63,29 @@ def test_numpy_engine_far_and_mixed_queries():
         np.testing.assert_array_equal(dist, ref_dist)
 
 
+@pytest.mark.parametrize("n", [1100, 6000])
 @pytest.mark.parametrize("order", ["shuffled", "sorted"])
-def test_numpy_engine_bound_from_group_minima(order):
-    """Above 4,096 points the k-th bound comes from the minima of interleaved groups of a
-    column sample (k <= 64; a plain partition beyond): exact either way, also when the
+def test_numpy_engine_bound_from_group_minima(order, n):
+    """From 1,024 points the k-th bound comes from the minima of 256 interleaved groups of
+    a row's columns (k <= 64; the k-th of a column sample beyond): exact either way, with
+    columns left over (1,100 = 4 x 256 + 76), for queries and leave-one-out, also when the
     training rows are sorted, which puts the near points of a query side by side."""
     rng = np.random.default_rng(3)
-    X = rng.integers(0, 6, size=(6000, 3)) + rng.normal(size=(6000, 3)) * (rng.random(6000) < 0.7)[:, None]
-    X[3000:3100] = X[:100]  # duplicates
+    X = rng.integers(0, 6, size=(n, 3)) + rng.normal(size=(n, 3)) * (rng.random(n) < 0.7)[:, None]
+    X[n // 2:n // 2 + 100] = X[:100]  # duplicates
     if order == "sorted":
         X = X[np.lexsort(X.T[::-1])]
-    Q = np.vstack([X[::300], rng.normal(size=(10, 3)) * 3])
+    Q = np.vstack([X[::n // 20], rng.normal(size=(10, 3)) * 3])
     resolved = resolve_metric("euclidean", 2, None, X)
-    assert len(_numpy._sample_columns(len(X), 64)) == 4096  # a sample: the grouped path
     for k in (1, 5, 64, 65):
         dist, ind = _numpy.kneighbors(X, Q, np.full(len(Q), -1), k, resolved.kernel, 2)
         ref_dist, ref_ind = reference_kneighbors(X, Q, k)
         np.testing.assert_array_equal(ind, ref_ind)
         np.testing.assert_array_equal(dist, ref_dist)
+    dist, ind = _numpy.kneighbors(X, X, np.arange(n), 5, resolved.kernel, 2)
+    ref_dist, ref_ind = reference_kneighbors(X, X, 5, exclude_self=True)
+    np.testing.assert_array_equal(ind, ref_ind)
+    np.testing.assert_array_equal(dist, ref_dist)
 
 
 @pytest.mark.parametrize("algorithm", ["brute", "gemm", "tiled", "kd_tree"])
