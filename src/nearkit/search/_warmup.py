@@ -36,7 +36,7 @@ except ImportError:  # Windows: no lock, compiles may overlap
     fcntl = None
 
 #: pair-features (queries x points x features) the NumPy engine answers while the kernels
-#: compile: sums of squares go through BLAS (measured 0.4 s on loan_approval, 9,000 x
+#: compile: sums of squares go through BLAS (measured 0.3-0.45 s on loan_approval, 9,000 x
 #: 36,000 x 27 = 8.7e9, on two cores, where a cold compile of the gemm engine took 10-20 s),
 #: the other surrogates pair by pair (about 1 s per 1e9 on two cores)
 NUMPY_MAX_WORK = {"expansion": 1e10, "pairs": 2e9}
