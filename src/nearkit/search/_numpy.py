@@ -116,9 +116,9 @@ def _nearest_by_expansion(points, queries, self_index, k, kernel, side, max_norm
     by less than ``c (||q||^2 + ||x||^2) / 2``, so ``L + (1 - c) ||q||^2`` never exceeds a
     point's true surrogate and ``L + ||q||^2 + 2 c (||q||^2 + ||x||^2)`` is never below it.
     The k-th smallest of that upper estimate over any k distinct points (those
-    :func:`_kth_bound` picks) bounds the k-th surrogate from above, and every point whose lower estimate is beyond the bound
-    (widened for distance ties, as the kernels widen) is not a neighbour.  Half the memory
-    traffic and GEMM time of float64 (loan_approval's 9,000 x 36,000 x 27 in a loop: 1.45 ->
+    :func:`_kth_bound` picks) bounds the k-th surrogate from above, and every point whose
+    lower estimate is beyond the bound (widened for distance ties, as the kernels widen) is
+    not a neighbour.  Half the memory traffic and GEMM time of float64 (loan_approval's 9,000 x 36,000 x 27 in a loop: 1.45 ->
     0.83 s; 0.40 s with each thread's BLAS on one thread, 0.30 s with the group minima of
     :func:`_kth_bound`).
     """
