@@ -179,7 +179,11 @@ class KNNClassifier(ClassifierMixin, WeightedNeighborsMixin, NeighborsBase):
             Columns follow ``classes_``.
         """
         self._check_fitted()
-        ind, weights = self._weighted_neighbors(self._queries_or_none(X))
+        return self._proba(self._queries_or_none(X))
+
+    def _proba(self, X):
+        """:meth:`predict_proba` of validated queries (None: leave-one-out)."""
+        ind, weights = self._weighted_neighbors(X)
         labels = self._y[ind]
         if self.class_weight_ is not None:
             weights = weights * self.class_weight_[labels]
@@ -198,14 +202,14 @@ class KNNClassifier(ClassifierMixin, WeightedNeighborsMixin, NeighborsBase):
         ndarray of shape (n_queries,)
         """
         self._check_fitted()
+        X = self._queries_or_none(X)
         if (self.weights == "uniform" and self._sample_weight is None
                 and self.class_weight_ is None):
             # a plain majority: integer counts, no weights or normalisation (the argmax of
             # predict_proba's row, whose entries are these counts over k)
-            _, ind = self._neighbors(self._queries_or_none(X), self.n_neighbors)
+            _, ind = self._neighbors(X, self.n_neighbors)
             return self.classes_[majority_vote(self._y[ind], len(self.classes_))]
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        return self.classes_[np.argmax(self._proba(X), axis=1)]
 
     def score(self, X=None, y=None, sample_weight=None):
         """Mean accuracy of ``predict(X)`` against ``y``.

@@ -51,6 +51,20 @@ class Float32Space:
         return Q32, norms, far
 
 
+def gemm_error(d):
+    """``c`` of the float32 GEMM expansion's error bound in ``d`` features: the estimate
+    ``||q||^2 + ||x||^2 - 2 q.x`` from float32 copies errs by less than
+    ``c (||q||^2 + ||x||^2) / 2`` (see :mod:`nearkit._kernels.gemm`; the 'gemm' engine and
+    the NumPy first-call engine filter by it)."""
+    return 4.0 * (d + 16) * 2.0**-24
+
+
+def lowered_norms(norms, c):
+    """``w = ||x||^2 (1 - c)`` rounded down to float32 (float64 ``norms``; +inf becomes the
+    largest float32): the per-point term of the float32 GEMM filter."""
+    return np.nextafter((norms * (1.0 - c)).astype(np.float32), np.float32(-np.inf))
+
+
 def float32_space(X):
     """The :class:`Float32Space` of training points ``X``, or None when their scale is
     too far from 1 for float32 estimates (see the module docstring)."""

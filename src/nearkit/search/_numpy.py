@@ -18,6 +18,7 @@ the kernels: NumPy's vectorised power rounds differently from the C library's ``
 from __future__ import annotations
 
 import contextlib
+from collections import namedtuple
 
 import numpy as np
 
@@ -32,11 +33,18 @@ from nearkit._kernels.distances import (
     SQRT,
     SQUARES,
 )
-from nearkit.search._float32 import float32_space
+from nearkit.search._float32 import float32_space, gemm_error, lowered_norms
 from nearkit.search._threads import run_ranges, single_threaded_blas
 
 #: distance-matrix entries computed at once per chunk of queries
 _CHUNK_ENTRIES = 1 << 22
+
+#: the training side of the float32 expansion, prepared once per search: ``side`` the
+#: float32 rows ``[-2 x, w]`` (n, d + 1) with ``w = ||x||^2 (1 - c)`` rounded down,
+#: ``max_norm`` the largest ``||x||^2``, ``c`` the error bound's factor, ``space`` the
+#: copies' :class:`~nearkit.search._float32.Float32Space` and ``columns`` what
+#: :func:`_kth_bound` reduces (:func:`_bound_columns`)
+_Expansion = namedtuple("_Expansion", ["side", "max_norm", "c", "space", "columns"])
 
 
 def supports(kernel):
@@ -57,9 +65,7 @@ def kneighbors(points, queries, self_index, k, kernel, n_threads):
     dist = np.empty((m, k))
     ind = np.empty((m, k), dtype=np.int64)
     space = float32_space(points) if kernel.kind == SQUARES else None
-    expansion = None
-    if space is not None:
-        expansion = (*_point_side(points, space), space, _sample_columns(n, k))
+    expansion = None if space is None else _expansion(points, space, k)
     n_chunks = -(-m // rows)
     # each thread's GEMM on one BLAS thread: BLAS's own threads on top of ours would
     # oversubscribe the cores (loan_approval 0.65 -> 0.40 s, bank_churn 32 -> 20 ms)
@@ -77,7 +83,7 @@ def _chunks(points, queries, self_index, k, kernel, expansion, rows, dist, ind, 
             found = _nearest(points, queries[q0:q1], self_index[q0:q1], k, kernel)
         else:
             found = _nearest_by_expansion(points, queries[q0:q1], self_index[q0:q1], k,
-                                          kernel, *expansion)
+                                          kernel, expansion)
         dist[q0:q1], ind[q0:q1] = found
 
 
@@ -91,22 +97,19 @@ def _nearest(points, queries, self_index, k, kernel):
     return _first_k(row, col, D[row, col], self_index, k, queries.shape[0])
 
 
-def _point_side(points, space):
-    """The training side of the float32 expansion: ``[-2 x, w]`` per point (float32, shape
-    (n, d + 1)), with ``w = ||x||^2 (1 - c)`` rounded down, the largest ``||x||^2`` and
-    ``c`` (see :func:`_nearest_by_expansion`)."""
+def _expansion(points, space, k):
+    """The :class:`_Expansion` of the training points (copies in ``space``) for k."""
     n, d = points.shape
-    c = 4.0 * (d + 16) * 2.0**-24
+    c = gemm_error(d)
     copies = space.copies(points)
     norms = np.einsum("ij,ij->i", copies, copies, dtype=np.float64)
     side = np.empty((n, d + 1), dtype=np.float32)
     np.multiply(copies, np.float32(-2.0), out=side[:, :d])  # (exact: a power of two)
-    side[:, d] = np.nextafter((norms * (1.0 - c)).astype(np.float32), np.float32(-np.inf))
-    return side, norms.max(initial=0.0), c
+    side[:, d] = lowered_norms(norms, c)
+    return _Expansion(side, norms.max(initial=0.0), c, space, _bound_columns(n, k))
 
 
-def _nearest_by_expansion(points, queries, self_index, k, kernel, side, max_norm, c, space,
-                          sample):
+def _nearest_by_expansion(points, queries, self_index, k, kernel, expansion):
     """Candidates from the float32 GEMM expansion with a rigorous margin, then only they
     are measured exactly.
 
@@ -118,11 +121,12 @@ def _nearest_by_expansion(points, queries, self_index, k, kernel, side, max_norm
     The k-th smallest of that upper estimate over any k distinct points (those
     :func:`_kth_bound` picks) bounds the k-th surrogate from above, and every point whose
     lower estimate is beyond the bound (widened for distance ties, as the kernels widen) is
-    not a neighbour.  Half the memory traffic and GEMM time of float64 (loan_approval's 9,000 x 36,000 x 27 in a loop: 1.45 ->
-    0.83 s; 0.40 s with each thread's BLAS on one thread, 0.30 s with the group minima of
-    :func:`_kth_bound`).
+    not a neighbour.  Half the memory traffic and GEMM time of float64 (loan_approval's
+    9,000 x 36,000 x 27 in a loop: 1.45 -> 0.83 s; 0.40 s with each thread's BLAS on one
+    thread, 0.30 s with the group minima of :func:`_kth_bound`).
     """
     d = points.shape[1]
+    side, max_norm, c, space, columns = expansion
     Q32, q_norms, far = space.queries(queries)
     lhs = np.empty((len(queries), d + 1), dtype=np.float32)
     lhs[:, :d] = Q32
@@ -130,7 +134,7 @@ def _nearest_by_expansion(points, queries, self_index, k, kernel, side, max_norm
     lower = lhs @ side.T
     excluded = np.flatnonzero(self_index >= 0)
     lower[excluded, self_index[excluded]] = np.inf
-    kth = _kth_bound(lower, sample, k).astype(np.float64)
+    kth = _kth_bound(lower, columns, k).astype(np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         upper = (kth + q_norms + 2.0 * c * (q_norms + max_norm)) * (1.0 + 1e-6) + 2.0**-100
         limit = np.nextafter((upper - (1.0 - c) * q_norms).astype(np.float32),
@@ -147,19 +151,19 @@ def _nearest_by_expansion(points, queries, self_index, k, kernel, side, max_norm
 _GROUPS = 256
 
 
-def _kth_bound(lower, sample, k):
+def _kth_bound(lower, columns, k):
     """An upper bound of each row's k-th smallest entry of ``lower``: the k-th smallest of
-    the minima of :data:`_GROUPS` interleaved groups of its columns when k <= G / 4 and the
-    row has at least 4 G columns (the first k of those minima are k distinct entries of the
-    row), else the k-th smallest of the ``sample`` columns.  Group ``g`` holds columns ``g,
-    g + G, g + 2G, ...`` (the last ``n % G`` columns are left out), so each spans the whole
-    row and an ordering of the training points cannot make one group hold all the near
-    ones; one contiguous pass, no gather."""
-    usable = lower.shape[1] - lower.shape[1] % _GROUPS
-    if k <= _GROUPS // 4 and usable >= 4 * _GROUPS:
+    the ``columns``, or with ``columns`` None (see :func:`_bound_columns`) of the minima of
+    :data:`_GROUPS` interleaved groups of every column (the first k of those minima are k
+    distinct entries of the row).  Group ``g`` holds columns ``g, g + G, g + 2G, ...`` (the
+    last ``n % G`` columns are left out), so each spans the whole row and an ordering of the
+    training points cannot make one group hold all the near ones; one contiguous pass, no
+    gather."""
+    if columns is None:
+        usable = lower.shape[1] - lower.shape[1] % _GROUPS
         part = lower[:, :usable].reshape(lower.shape[0], -1, _GROUPS).min(axis=1)
     else:
-        part = lower[:, sample]
+        part = lower[:, columns]
     return np.partition(part, k - 1, axis=1)[:, k - 1]
 
 
@@ -169,9 +173,12 @@ def _row_col(mask):
     return np.divmod(np.flatnonzero(mask), mask.shape[1])
 
 
-def _sample_columns(n, k):
-    """A fixed sample of the points' columns for the k-th bound when k > G / 4 (all of them
-    when few)."""
+def _bound_columns(n, k):
+    """What :func:`_kth_bound` reduces in rows of ``n`` columns: None for the group minima
+    of every column (k <= G / 4 and at least 4 G columns), else every column or, when there
+    are many, a fixed sample of them (drawn once per search, only then)."""
+    if k <= _GROUPS // 4 and n - n % _GROUPS >= 4 * _GROUPS:
+        return None
     size = max(4096, 64 * k)
     if n <= size:
         return slice(None)

@@ -131,12 +131,11 @@ _held = set()  # descriptors of compile locks held by this process's threads
 
 
 @contextlib.contextmanager
-def compile_lock(path, wait_s=None):
+def compile_lock(path, wait_s=LOCK_WAIT_S):
     """Hold the exclusive lock on file ``path``, waiting while another process holds it
-    (at most ``wait_s`` seconds, default :data:`LOCK_WAIT_S`; then without the lock);
-    yields the locked file descriptor, or None without ``fcntl``, a usable ``path`` or the
-    lock."""
-    fd = _acquire(path, LOCK_WAIT_S if wait_s is None else wait_s)
+    (at most ``wait_s`` seconds; then without the lock); yields the locked file
+    descriptor, or None without ``fcntl``, a usable ``path`` or the lock."""
+    fd = _acquire(path, wait_s)
     try:
         yield fd
     finally:

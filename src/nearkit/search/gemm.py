@@ -15,7 +15,7 @@ import numpy as np
 from nearkit._kernels.distances import SQUARES
 from nearkit._kernels.gemm import GemmQueries, GemmTiles, gemm_knn
 from nearkit._kernels.tiled import assign_tiles
-from nearkit.search._float32 import Float32Space, float32_space
+from nearkit.search._float32 import Float32Space, float32_space, gemm_error, lowered_norms
 from nearkit.search._index import check_state
 from nearkit.search.brute import BruteForceIndex
 from nearkit.search.tiled import TileLayout
@@ -41,13 +41,12 @@ class GemmIndex(TileLayout):
             self.n_features = X.shape[1]
             return
         valid = self._layout(X, layout)
-        self._c = 4.0 * (self.n_features + 16) * 2.0**-24
+        self._c = gemm_error(self.n_features)
         tiles32 = np.zeros((len(valid), self.n_features), dtype=np.float32)
         tiles32[valid] = self._space.copies(self._Xp[valid])
         norms = np.einsum("ij,ij->i", tiles32, tiles32, dtype=np.float64)
-        w = np.full(len(valid), np.inf)
-        w[valid] = norms[valid] * (1.0 - self._c)
-        w32 = np.nextafter(w.astype(np.float32), np.float32(-np.inf))
+        norms[~valid] = np.inf  # (padding: never a candidate)
+        w32 = lowered_norms(norms, self._c)
         self._gtiles = GemmTiles(tiles32, w32, self._Xp, self._space.scale**2)
 
     @property
