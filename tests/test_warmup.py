@@ -299,3 +299,50 @@ def test_an_uncached_path_is_compiled_once_under_the_lock(tmp_path, monkeypatch)
     path, free, fd = children[0]
     assert path == "gemm" and not free and isinstance(fd, int)  # started under the lock
     assert _lock_is_free(lock)
+
+
+def test_every_cached_kernel_loads_lightly():
+    """Every dispatcher of the kernel modules skips numba's full refresh when it loads from
+    the disk cache (:func:`nearkit._kernels.load_lightly`)."""
+    from nearkit._compile import _kernels
+
+    found = _kernels()
+    assert len(found) > 20
+    for name, dispatcher in found:
+        assert "load_overload" in vars(dispatcher._cache), name
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX paths in the child's script")
+def test_a_warm_process_loads_the_kernels_without_numbas_refresh(tmp_path):
+    """A new process whose numba cache holds the kernels: they load without numba's typing
+    and lowering tables (no registry installed), and answer as the kernels of this process
+    do; a kernel the cache lacks still compiles, with the tables numba then loads."""
+    script = textwrap.dedent("""
+        import numpy as np
+        from numba.core.registry import cpu_target
+        from nearkit import KNNClassifier
+        from nearkit._kernels.brute import brute_knn
+
+        rng = np.random.default_rng(0)
+        X, y = rng.normal(size=(500, 6)), rng.integers(0, 2, 500)
+        proba = KNNClassifier(5, algorithm="brute").fit(X, y).predict_proba(X[:100])
+        print(len(brute_knn.signatures), len(cpu_target.target_context._registries))
+        np.save({path!r}, proba)
+
+        import numba
+        @numba.njit
+        def twice(a):
+            return 2 * a
+        print(twice(np.ones(3)).sum(), len(cpu_target.target_context._registries) > 0)
+    """)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(500, 6)), rng.integers(0, 2, 500)
+    # answered by the kernels here, which puts them in the cache the child reads
+    expected = KNNClassifier(5, algorithm="brute").fit(X, y).predict_proba(X[:100])
+    path = str(tmp_path / "proba.npy")
+    out = subprocess.run([sys.executable, "-c", script.format(path=path)],
+                         env={**os.environ, "NEARKIT_JIT": "wait"}, capture_output=True,
+                         text=True, timeout=600, check=True).stdout.split("\n")
+    assert out[0] == "1 0"  # the kernel loaded, no registry installed
+    assert out[1] == "6.0 True"  # a compile afterwards refreshes and works
+    np.testing.assert_array_equal(np.load(path), expected)

@@ -19,6 +19,7 @@ against many points); the caller runs disjoint ranges on Python threads.
 import numba
 import numpy as np
 
+from nearkit._kernels import load_lightly
 from nearkit._kernels.distances import ABS, MAX, POWER, SQUARES
 from nearkit._kernels.select import Heap, heap_init, heap_sort_row, offer_tile
 
@@ -143,3 +144,6 @@ def brute_knn_chunks(XT, Q, self_index, metric, tile, chunk, c0, c1, chunks):
         heap_init(heap)
         _brute_rows(XT, Q, self_index, 0, c * chunk, min(n, (c + 1) * chunk), tile, metric,
                     heap)
+
+
+load_lightly(globals())

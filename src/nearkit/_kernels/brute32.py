@@ -27,6 +27,7 @@ from collections import namedtuple
 import numba
 import numpy as np
 
+from nearkit._kernels import load_lightly
 from nearkit._kernels.brute import tile_rdist
 from nearkit._kernels.distances import exact_dist, pair_rdist
 from nearkit._kernels.select import (
@@ -142,3 +143,6 @@ def brute32_knn_chunks(points, queries, self_index, metric, tile, chunk, c0, c1,
         heap_init(heap)
         _brute32_rows(points, queries, self_index, metric, tile, 0, c * chunk,
                       min(n, (c + 1) * chunk), heap)
+
+
+load_lightly(globals())

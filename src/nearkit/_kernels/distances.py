@@ -36,6 +36,8 @@ from collections import namedtuple
 import numba
 import numpy as np
 
+from nearkit._kernels import load_lightly
+
 # how differences fold into the surrogate
 SQUARES = 0
 ABS = 1
@@ -168,3 +170,6 @@ def widen(top_r, metric):
     if metric.correction == ROOT:
         return top_r * (1.0 + 1e-12 * max(1.0, metric.p))
     return top_r
+
+
+load_lightly(globals())

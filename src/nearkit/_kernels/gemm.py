@@ -38,6 +38,7 @@ from collections import namedtuple
 import numba
 import numpy as np
 
+from nearkit._kernels import load_lightly
 from nearkit._kernels.distances import exact_dist, pair_rdist, widen
 from nearkit._kernels.select import Heap, heap_init, heap_push, heap_sort_row, order_of
 from nearkit._kernels.tiled import CHUNK, box_bounds, home_tiles
@@ -182,3 +183,6 @@ def _scan(w, g, s0, perm, gtiles, queries, gqueries, q, metric, heap, row):
                     r = pair_rdist(query, Xp[pos], metric)
                     heap_push(heap, row, exact_dist(r, query, Xp[pos], metric), r, idx)
                     limit = _limit(heap, row, metric, gtiles.scale2, slack)
+
+
+load_lightly(globals())

@@ -17,6 +17,7 @@ import math
 import numba
 import numpy as np
 
+from nearkit._kernels import load_lightly
 from nearkit._kernels.distances import SAFE_HI, SAFE_LO
 from nearkit._kernels.select import Heap, heap_init, heap_push, heap_sort_row
 
@@ -121,3 +122,6 @@ def impute_donors(fit_XT, fit_missing, X, cell_start, cell_col, r0, r1, out):
                 if d <= heap.dist[cell, 0] and not fit_missing[i, col]:
                     heap_push(heap, cell, d, d, i)
             heap_sort_row(heap, cell)
+
+
+load_lightly(globals())

@@ -33,6 +33,7 @@ from collections import namedtuple
 import numba
 import numpy as np
 
+from nearkit._kernels import load_lightly
 from nearkit._kernels.distances import POWER, accumulate, exact_dist, widen
 from nearkit._kernels.select import Heap, heap_init, heap_push, heap_sort_row, heapsort_pairs
 
@@ -428,3 +429,6 @@ def query_kdtree(tree, Q, self_index, metric, query_block, b0, b1, out):
             _query_one(tree, Q[q0 + row], self_index[q0 + row], metric, heap, row,
                        stack_node, stack_bound, buf)
             heap_sort_row(heap, row)
+
+
+load_lightly(globals())

@@ -23,6 +23,7 @@ from collections import namedtuple
 import numba
 import numpy as np
 
+from nearkit._kernels import load_lightly
 from nearkit._kernels.distances import exact_dist, pair_rdist, widen
 from nearkit._kernels.select import Heap, heap_init, heap_push, heap_sort_row, kth_bound
 
@@ -93,3 +94,6 @@ def _search_row(points, queries, q, skip, metric, c, kappa, dots, bound, lanes, 
             r = pair_rdist(query, points.X[t], metric)
             heap_push(heap, row, exact_dist(r, query, points.X[t], metric), r, t)
             limit = np.sqrt(widen(heap.rdist[row, 0], metric))
+
+
+load_lightly(globals())

@@ -15,6 +15,7 @@ the engine visits points; the caller sorts them.
 import numba
 import numpy as np
 
+from nearkit._kernels import load_lightly
 from nearkit._kernels.brute import tile_rdist
 from nearkit._kernels.distances import accumulate, exact_dist, exact_dist_column
 from nearkit._kernels.tiled import box_bounds
@@ -178,3 +179,6 @@ def kdtree_radius(tree, Q, self_index, metric, r_limit, radius, q0, q1, max_pair
                     count += 1
         offsets[row + 1] = count
     return offsets, dist[:count], ind[:count], True
+
+
+load_lightly(globals())

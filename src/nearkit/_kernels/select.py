@@ -14,6 +14,7 @@ from collections import namedtuple
 import numba
 import numpy as np
 
+from nearkit._kernels import load_lightly
 from nearkit._kernels.distances import exact_dist_column, widen
 
 INDEX_SENTINEL = np.iinfo(np.int64).max
@@ -236,3 +237,6 @@ def merge_heaps(chunks, out):
                 heap_push(out, row, chunks.dist[c, row, j], chunks.rdist[c, row, j],
                           chunks.ind[c, row, j])
         heap_sort_row(out, row)
+
+
+load_lightly(globals())

@@ -20,6 +20,7 @@ from collections import namedtuple
 import numba
 import numpy as np
 
+from nearkit._kernels import load_lightly
 from nearkit._kernels.brute import tile_rdist
 from nearkit._kernels.distances import accumulate, widen
 from nearkit._kernels.select import Heap, heap_init, heap_sort_row, offer_tile, order_of
@@ -212,3 +213,6 @@ def tiled_knn(tiles, queries, metric, query_block, b0, b1, out):
                            tiles.XT, metric, heap, row, lanes, column)
         for row in range(nb):
             heap_sort_row(heap, row)
+
+
+load_lightly(globals())

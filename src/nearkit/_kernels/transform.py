@@ -11,6 +11,8 @@ import math
 import numba
 import numpy as np
 
+from nearkit._kernels import load_lightly
+
 
 @numba.njit(nogil=True, cache=True)
 def whiten_rows(X, scale, W, out, r0, r1):
@@ -50,3 +52,6 @@ def normalize_rows(X, out, r0, r1):
         for j in range(d):
             out[i, j] = ((X[i, j] * pre) * s) / norm
     return -1
+
+
+load_lightly(globals())
