@@ -46,6 +46,21 @@ def test_numpy_engine_equals_reference(metric, scale):
     np.testing.assert_array_equal(dist, ref_dist[:60])
 
 
+@pytest.mark.parametrize("scale", [1.0, 1e-300])
+@pytest.mark.parametrize("metric", METRICS_IN_NUMPY)
+def test_numpy_engine_in_many_chunks_on_threads(metric, scale, monkeypatch):
+    """Queries cut into chunks of a few rows, on two threads (the scratch arrays of one
+    chunk reused feature after feature): the same answer as the reference."""
+    monkeypatch.setattr(_numpy, "_CHUNK_ENTRIES", {"expansion": 2048, "pairs": 2048})
+    X, Q = _data(scale, np.random.default_rng(2))
+    resolved = resolve_metric(metric, 2, None, X)
+    points, queries = prepare(resolved, X, 1), prepare(resolved, Q, 1)
+    dist, ind = _numpy.kneighbors(points, queries, np.full(len(Q), -1), 6, resolved.kernel, 2)
+    ref_dist, ref_ind = reference_kneighbors(X, Q, 6, metric)
+    np.testing.assert_array_equal(ind, ref_ind)
+    np.testing.assert_array_equal(dist, ref_dist)
+
+
 def test_numpy_engine_far_and_mixed_queries():
     """The float32 expansion's filter with queries whose copies overflow float32 (every
     point a candidate), queries at the data, between duplicates and far from the centre."""

@@ -38,14 +38,19 @@ except ImportError:  # Windows: no lock, compiles may overlap
 #: pair-features (queries x points x features) the NumPy engine answers while the kernels
 #: compile: sums of squares go through BLAS (measured 0.3-0.45 s on loan_approval, 9,000 x
 #: 36,000 x 27 = 8.7e9, on two cores, where a cold compile of the gemm engine took 10-20 s),
-#: the other surrogates pair by pair (about 1 s per 1e9 on two cores)
-NUMPY_MAX_WORK = {"expansion": 1e10, "pairs": 2e9}
-#: ... and while they load from the disk cache, which takes 0.2-0.3 s once numba is
-#: imported: sums of squares up to 2e9, which covers spotify_tracks' 4,300 x 17,200 x 14 =
-#: 1.0e9 (NumPy 0.08-0.13 s) and bank_churn's 2e8 (0.02-0.07 s) but not loan_approval's 8.7e9
-#: (0.4 s, where loading the kernels and searching take 0.25 s); the other surrogates, pair
-#: by pair, a tenth of that
-NUMPY_MAX_WORK_CACHED = {"expansion": 2e9, "pairs": 2e8}
+#: the other surrogates pair by pair (measured 2.7 s per 1e9 on two cores, Manhattan on
+#: bank_churn, where a cold compile of the tiled engine took 3.5 s)
+NUMPY_MAX_WORK = {"expansion": 1e10, "pairs": 1e9}
+#: ... and while they load from the disk cache, which takes 0.07-0.13 s once numba is
+#: imported (measured, median of 5 new processes: 0.067 s for the brute path, 0.130 s for
+#: gemm; 0.15-0.19 s before :func:`nearkit._kernels.load_lightly`): sums of squares up to
+#: 2e9, which covers spotify_tracks' 4,300 x 17,200 x 14 = 1.0e9 (NumPy 0.11-0.12 s against
+#: 0.13-0.17 s waiting for the kernels) and bank_churn's 2e8 (0.06-0.08 s against 0.11-0.13
+#: s) but not loan_approval's 8.7e9 (NumPy 0.4 s; loading the kernels and searching take
+#: 0.15-0.2 s); the other surrogates up to 3e7 (Manhattan on bank_churn, first predict in a
+#: new process: 2e7 NumPy 0.06 s against 0.09-0.10 s waiting, 4e7 0.12 s against 0.09-0.11,
+#: 1e8 0.26-0.28 s against 0.11-0.12)
+NUMPY_MAX_WORK_CACHED = {"expansion": 2e9, "pairs": 3e7}
 
 _lock = threading.Lock()
 _loading = {}  # kernel path -> the thread making it live
