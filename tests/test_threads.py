@@ -70,3 +70,41 @@ def test_concurrent_radius_and_k_searches_equal_serial():
                 np.testing.assert_array_equal(got, want)
         for future in rs:
             assert (future.result() != expected_r).nnz == 0
+
+
+@pytest.mark.parametrize("algorithm", ["brute", "gemm", "kd_tree"])
+def test_a_shut_down_pool_leaves_the_work_to_the_calling_thread(algorithm, monkeypatch):
+    """Once the interpreter has begun to exit, ``concurrent.futures`` pools refuse new
+    work; a search made then runs every range on the calling thread, with the same answer."""
+    from nearkit.search import _threads
+
+    model = NearestNeighbors(n_neighbors=6, algorithm=algorithm, n_jobs=2).fit(X)
+    expected = model.kneighbors(Q)
+    refusing = ThreadPoolExecutor(max_workers=1)
+    refusing.shutdown()
+    monkeypatch.setattr(_threads, "thread_pool", lambda: refusing)
+    for got, want in zip(model.kneighbors(Q), expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_search_in_an_atexit_function_answers():
+    """``atexit`` functions run after ``concurrent.futures`` has shut its pools down (a
+    multi-threaded search there had raised 'cannot schedule new futures after shutdown')."""
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent("""
+        import atexit
+        import numpy as np
+        from nearkit import KNNClassifier
+
+        rng = np.random.default_rng(0)
+        X, y = rng.normal(size=(5000, 6)), rng.integers(0, 2, 5000)
+        model = KNNClassifier(5, n_jobs=2).fit(X, y)
+        expected = model.predict(X[:2000])
+        atexit.register(lambda: print("same", bool((model.predict(X[:2000]) == expected).all())))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert done.stdout.strip() == "same True"

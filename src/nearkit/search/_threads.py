@@ -82,18 +82,7 @@ def run_ranges(kernel, args, n_items, n_threads, tail=()):
 
     The kernels release the GIL and write disjoint parts of their outputs.
     """
-    if n_threads <= 1 or n_items <= 1:
-        kernel(*args, 0, n_items, *tail)
-        return
-    bounds = np.linspace(0, n_items, min(n_threads, n_items) + 1).astype(int)
-    pool = thread_pool()
-    jobs = [pool.submit(kernel, *args, int(i0), int(i1), *tail)
-            for i0, i1 in zip(bounds[1:-1], bounds[2:])]
-    try:
-        kernel(*args, int(bounds[0]), int(bounds[1]), *tail)
-    finally:
-        for job in jobs:
-            job.result()
+    map_ranges(kernel, args, n_items, n_threads, tail)
 
 
 def map_ranges(kernel, args, n_items, n_threads, tail=()):
@@ -102,14 +91,30 @@ def map_ranges(kernel, args, n_items, n_threads, tail=()):
     if n_threads <= 1 or n_items <= 1:
         return [kernel(*args, 0, n_items, *tail)]
     bounds = np.linspace(0, n_items, min(n_threads, n_items) + 1).astype(int)
-    pool = thread_pool()
-    jobs = [pool.submit(kernel, *args, int(i0), int(i1), *tail)
-            for i0, i1 in zip(bounds[1:-1], bounds[2:])]
+    ranges = [(int(i0), int(i1)) for i0, i1 in zip(bounds[:-1], bounds[1:])]
+    jobs = _submit(kernel, args, ranges[1:], tail)
     try:
-        first = kernel(*args, int(bounds[0]), int(bounds[1]), *tail)
+        first = kernel(*args, *ranges[0], *tail)
     finally:
-        rest = [job.result() for job in jobs]
+        pooled = iter([job.result() for job in jobs if job is not None])
+    rest = [next(pooled) if job is not None else kernel(*args, *span, *tail)
+            for job, span in zip(jobs, ranges[1:])]
     return [first, *rest]
+
+
+def _submit(kernel, args, ranges, tail):
+    """Each range's job on the pool, or None for a range the pool refused: once the
+    interpreter has begun to exit it shuts the pool down (``concurrent.futures``), and a
+    search made then (from an ``atexit`` function, or by the kernels' warm-up thread at
+    exit) runs those ranges on the calling thread instead of failing."""
+    pool = thread_pool()
+    jobs = []
+    for i0, i1 in ranges:
+        try:
+            jobs.append(pool.submit(kernel, *args, i0, i1, *tail))
+        except RuntimeError:  # "cannot schedule new futures after (interpreter) shutdown"
+            jobs.append(None)
+    return jobs
 
 
 _blas_controller = None
