@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from reference import reference_kneighbors
 
-from nearkit import KNNClassifier
+from nearkit import KNNClassifier, NearestNeighbors
 from nearkit.metrics import METRICS, resolve_metric
 from nearkit.search import _numpy, _warmup
 from nearkit.search._space import prepare
@@ -361,3 +361,39 @@ def test_a_warm_process_loads_the_kernels_without_numbas_refresh(tmp_path):
     assert out[0] == "1 0"  # the kernel loaded, no registry installed
     assert out[1] == "6.0 True"  # a compile afterwards refreshes and works
     np.testing.assert_array_equal(np.load(path), expected)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX paths in the child's script")
+def test_numba_disable_jit_runs_the_kernels_as_python(tmp_path):
+    """``NUMBA_DISABLE_JIT=1`` (numba's debugging switch) makes the kernels plain Python
+    functions: they are live at once (no dispatcher to compile or load) and answer as the
+    compiled ones do.  It had raised AttributeError ('function' object has no attribute
+    'overloads')."""
+    script = textwrap.dedent("""
+        import numpy as np
+        from nearkit import NearestNeighbors
+
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(200, 4))
+        X[100:110] = X[:10]
+        found = []
+        for algorithm in ("brute", "gemm", "tiled", "kd_tree"):
+            model = NearestNeighbors(n_neighbors=4, algorithm=algorithm).fit(X)
+            found += [*model.kneighbors(X[:12]), *model.kneighbors()]
+        np.savez({path!r}, *found)
+    """)
+    path = str(tmp_path / "found.npz")
+    subprocess.run([sys.executable, "-c", script.format(path=path)],
+                   env={**os.environ, "NUMBA_DISABLE_JIT": "1"}, capture_output=True,
+                   text=True, timeout=600, check=True)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4))
+    X[100:110] = X[:10]
+    with np.load(path) as found:
+        got = [found[f"arr_{i}"] for i in range(len(found.files))]
+    assert len(got) == 16
+    for i, algorithm in enumerate(("brute", "gemm", "tiled", "kd_tree")):
+        model = NearestNeighbors(n_neighbors=4, algorithm=algorithm).fit(X)
+        for have, want in zip(got[4 * i:4 * i + 4], [*model.kneighbors(X[:12]),
+                                                     *model.kneighbors()]):
+            np.testing.assert_array_equal(have, want)
