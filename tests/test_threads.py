@@ -108,3 +108,39 @@ def test_a_search_in_an_atexit_function_answers():
                           timeout=600)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert done.stdout.strip() == "same True"
+
+
+def _compile_in_child(queue):
+    import numba
+
+    queue.put(numba.njit(lambda x: x + 1)(41))
+
+
+def test_a_fork_during_a_kernel_load_leaves_the_child_able_to_compile():
+    """A thread holds numba's compiler lock (as the kernels' warm-up thread does while it
+    loads them) when another forks: the fork waits for it, and the child can compile and
+    load kernels (it had inherited the lock held by a thread it does not have, and hung)."""
+    import threading
+    import time
+
+    from numba.core.compiler_lock import global_compiler_lock
+
+    taken = threading.Event()
+
+    def hold():
+        with global_compiler_lock:
+            taken.set()
+            time.sleep(0.5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    taken.wait()
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_compile_in_child, args=(queue,))
+    child.start()  # forks while the holder has the lock
+    child.join(timeout=60)
+    holder.join()
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0 and queue.get(timeout=5) == 42

@@ -19,6 +19,10 @@ a process pool) started a compile of its own: measured, 13 concurrent children o
 none finishing, so the cache never filled and every new process compiled again.
 
 ``nearkit compile`` fills the cache ahead of time (container images, CI caches).
+
+``fork()`` waits while a thread compiles or loads a kernel (numba's compiler lock is held
+across it): a child forked mid-load would inherit that lock held by a thread it does not
+have, and hang on its first kernel.
 """
 
 from __future__ import annotations
@@ -213,5 +217,37 @@ def _reset_after_fork():
             os.close(fd)
 
 
+def _numba_compiler_lock():
+    """numba's global compiler lock, held while a kernel compiles or loads from the cache
+    (None before numba is imported: then nothing can hold it)."""
+    module = sys.modules.get("numba.core.compiler_lock")
+    return None if module is None else getattr(module, "global_compiler_lock", None)
+
+
+def _hold_compiler_lock():
+    """Before ``fork()``: wait until no thread compiles or loads a kernel, and hold numba's
+    compiler lock across the fork.  A child forked while the warm-up thread loaded the
+    kernels inherited the lock held by a thread it does not have, and its first search
+    needing them waited forever (measured: 4 of 6 forks hung)."""
+    lock = _numba_compiler_lock()
+    if lock is not None:
+        lock.acquire()
+        _held_across_fork.append(lock)
+
+
+def _release_compiler_lock():
+    while _held_across_fork:
+        _held_across_fork.pop().release()
+
+
+_held_across_fork = []
+
+
+def _after_fork_in_child():
+    _release_compiler_lock()  # (the forking thread holds it in the child too)
+    _reset_after_fork()
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)
+    os.register_at_fork(before=_hold_compiler_lock, after_in_parent=_release_compiler_lock,
+                        after_in_child=_after_fork_in_child)
