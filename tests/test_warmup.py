@@ -397,3 +397,20 @@ def test_numba_disable_jit_runs_the_kernels_as_python(tmp_path):
         for have, want in zip(got[4 * i:4 * i + 4], [*model.kneighbors(X[:12]),
                                                      *model.kneighbors()]):
             np.testing.assert_array_equal(have, want)
+
+
+@pytest.mark.parametrize("frozen, executable", [(True, sys.executable), (False, "")])
+def test_no_compile_child_from_a_frozen_application(frozen, executable, monkeypatch):
+    """A frozen application's ``sys.executable`` is the application: starting it with
+    ``-m nearkit._compile`` would start the application again.  Nor is there a child
+    without an executable.  The caller compiles instead."""
+    started = []
+    monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: started.append(args))
+    monkeypatch.setattr(sys, "frozen", frozen, raising=False)
+    monkeypatch.setattr(sys, "executable", executable)
+    _warmup.compile_in_child("brute")
+    assert started == []
+    monkeypatch.setattr(sys, "frozen", False, raising=False)
+    monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
+    _warmup.compile_in_child("brute")
+    assert len(started) == 1 and started[0][0][:3] == ["/usr/bin/python3", "-m", "nearkit._compile"]

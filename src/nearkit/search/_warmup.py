@@ -113,7 +113,11 @@ def _make_live(path, kernels):
 def compile_in_child(path, lock_fd=None):
     """Compile kernel path ``path`` into numba's cache in a child process at low priority
     (the compile holds the GIL for seconds); the child inherits ``lock_fd`` and with it the
-    compile lock, until it exits."""
+    compile lock, until it exits.  Not in a frozen application (PyInstaller and the like),
+    whose ``sys.executable`` is the application itself, nor without an executable: there
+    the caller compiles, on its thread."""
+    if getattr(sys, "frozen", False) or not sys.executable:
+        return
     try:
         subprocess.run([sys.executable, "-m", "nearkit._compile", path],
                        env={**os.environ, "NEARKIT_JIT": "wait"},
