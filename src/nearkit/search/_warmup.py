@@ -222,10 +222,12 @@ def _reset_after_fork():
 
 
 def _numba_compiler_lock():
-    """numba's global compiler lock, held while a kernel compiles or loads from the cache
-    (None before numba is imported: then nothing can hold it)."""
+    """The lock of numba's global compiler lock, held while a kernel compiles or loads from
+    the cache (None before numba is imported: then nothing can hold it).  Its ``RLock``
+    itself, not the wrapper's ``acquire``, which also fires numba's timing events: those
+    would land in the listeners of a compile running on another thread."""
     module = sys.modules.get("numba.core.compiler_lock")
-    return None if module is None else getattr(module, "global_compiler_lock", None)
+    return getattr(getattr(module, "global_compiler_lock", None), "_lock", None)
 
 
 def _hold_compiler_lock():
