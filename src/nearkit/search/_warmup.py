@@ -238,15 +238,16 @@ def _hold_compiler_lock():
     lock = _numba_compiler_lock()
     if lock is not None:
         lock.acquire()
-        _held_across_fork.append(lock)
+    _fork_hold.lock = lock  # per thread: two threads forking at once each release their own
 
 
 def _release_compiler_lock():
-    while _held_across_fork:
-        _held_across_fork.pop().release()
+    lock, _fork_hold.lock = getattr(_fork_hold, "lock", None), None
+    if lock is not None:
+        lock.release()
 
 
-_held_across_fork = []
+_fork_hold = threading.local()
 
 
 def _after_fork_in_child():
