@@ -31,8 +31,8 @@ def _search(config, ks):
     from nearkit import KNNClassifierCV
     from nearkit.weights import WEIGHTS
 
-    return KNNClassifierCV(n_neighbors=ks, weights=list(WEIGHTS), refit=False,
-                           cv=StratifiedKFold(config.cv_folds, shuffle=True, random_state=config.seed))
+    folds = StratifiedKFold(config.cv_folds, shuffle=True, random_state=config.seed)
+    return KNNClassifierCV(n_neighbors=ks, weights=list(WEIGHTS), refit=False, cv=folds)
 
 
 def _warm_up(X_train, y_train, config):

@@ -121,7 +121,7 @@ def compile_in_child(path, lock_fd=None):
     try:
         subprocess.run([sys.executable, "-m", "nearkit._compile", path],
                        env={**os.environ, "NEARKIT_JIT": "wait"},
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=LOCK_WAIT_S,
                        check=False, pass_fds=() if lock_fd is None else (lock_fd,))
     except (OSError, subprocess.SubprocessError):
         pass  # compiled by the caller, on its thread
@@ -138,8 +138,8 @@ def lock_path(kernels):
     return os.path.join(folder, LOCK_NAME)
 
 
-#: seconds a process waits for another's compile lock before compiling regardless (the
-#: child's own time limit)
+#: seconds a compile child may take, and a process waits for another's compile lock
+#: before compiling regardless
 LOCK_WAIT_S = 600.0
 _held = set()  # descriptors of compile locks held by this process's threads
 
