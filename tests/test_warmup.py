@@ -127,6 +127,29 @@ def test_estimators_answer_from_numpy_while_kernels_load(algorithm, monkeypatch)
     assert len(calls) == 2
 
 
+@pytest.mark.parametrize("algorithm", ["brute", "gemm"])
+def test_numpy_limits_follow_the_path_the_answer_takes(algorithm, monkeypatch):
+    """Euclidean distances of points whose scale is too far from 1 for float32 are measured
+    pair by pair (a hundred times slower than the float32 expansion): a search of that size
+    waits for the kernels, where the same search at scale 1 is answered by NumPy."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(2000, 10))
+    monkeypatch.setenv("NEARKIT_JIT", "background")
+    monkeypatch.setattr(_warmup, "live", lambda kernels: False)
+    monkeypatch.setattr(_warmup, "_cached", lambda kernel: True)  # load, not compile
+    # 5,000 queries x 2,000 points x 10 features = 1e8 pair-features: above the limit of
+    # pairs measured one by one, below the expansion's
+    m = int(1e8 / (2000 * 10))
+    assert _warmup.NUMPY_MAX_WORK_CACHED["pairs"] < 1e8 <= _warmup.NUMPY_MAX_WORK_CACHED[
+        "expansion"]
+    answers = {}
+    for scale in (1.0, 2.0**500):
+        index = NearestNeighbors(algorithm=algorithm).fit(X * scale)._index
+        index._kernels_live = False
+        answers[scale] = index._answer_with_numpy(m), index._numpy_space() is None
+    assert answers == {1.0: (True, False), 2.0**500: (False, True)}
+
+
 def test_minkowski_always_waits_for_the_kernels():
     """NumPy's vectorised power rounds unlike the C library's pow: not its to answer."""
     kernel = resolve_metric("minkowski", 3, None, np.ones((2, 1))).kernel

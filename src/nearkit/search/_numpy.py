@@ -56,18 +56,27 @@ def supports(kernel):
     return kernel.kind != POWER
 
 
-def uses_expansion(kernel):
-    """Whether candidates come from the GEMM expansion (sums of squares)."""
-    return kernel.kind == SQUARES
+def expansion_space(points, kernel):
+    """The float32 space in which candidates among ``points`` come from the GEMM
+    expansion, or None when every pair is measured (a surrogate other than sums of squares,
+    or points whose scale is too far from 1 for float32:
+    :func:`~nearkit.search._float32.float32_space`)."""
+    return float32_space(points) if kernel.kind == SQUARES else None
 
 
-def kneighbors(points, queries, self_index, k, kernel, n_threads):
+#: ``space`` of :func:`kneighbors` not given: found from the points
+_FIND = object()
+
+
+def kneighbors(points, queries, self_index, k, kernel, n_threads, space=_FIND):
     """(distances, indices) of the k nearest rows of ``points`` to each query, ordered by
-    (distance, index); row ``i`` never lists ``self_index[i]`` (when >= 0)."""
+    (distance, index); row ``i`` never lists ``self_index[i]`` (when >= 0).  ``space``:
+    the points' :func:`expansion_space`, when the caller has it."""
     m, n = queries.shape[0], points.shape[0]
     dist = np.empty((m, k))
     ind = np.empty((m, k), dtype=np.int64)
-    space = float32_space(points) if uses_expansion(kernel) else None
+    if space is _FIND:
+        space = expansion_space(points, kernel)
     expansion = None if space is None else _expansion(points, space, k)
     # (sums of squares whose scale is far from 1 are measured pair by pair, in its chunks)
     rows = max(1, _CHUNK_ENTRIES["pairs" if expansion is None else "expansion"] // max(1, n))

@@ -40,10 +40,12 @@ except ImportError:  # Windows: no lock, compiles may overlap
     fcntl = None
 
 #: pair-features (queries x points x features) the NumPy engine answers while the kernels
-#: compile: sums of squares go through BLAS (measured 0.3-0.45 s on loan_approval, 9,000 x
-#: 36,000 x 27 = 8.7e9, on two cores, where a cold compile of the gemm engine took 10-20 s),
-#: the other surrogates pair by pair (measured 2.7 s per 1e9 on two cores, Manhattan on
-#: bank_churn, where a cold compile of the tiled engine took 3.5 s)
+#: compile, by the path it takes (:func:`nearkit.search._numpy.expansion_space`): sums of
+#: squares at a scale float32 holds go through BLAS (measured 0.3-0.45 s on loan_approval,
+#: 9,000 x 36,000 x 27 = 8.7e9, on two cores, where a cold compile of the gemm engine took
+#: 10-20 s), the other surrogates, and sums of squares far from scale 1, pair by pair
+#: (measured 2.7 s per 1e9 on two cores, Manhattan on bank_churn, where a cold compile of
+#: the tiled engine took 3.5 s)
 NUMPY_MAX_WORK = {"expansion": 1e10, "pairs": 1e9}
 #: ... and while they load from the disk cache, which takes 0.07-0.13 s once numba is
 #: imported (measured, median of 5 new processes: 0.067 s for the brute path, 0.130 s for
@@ -51,9 +53,10 @@ NUMPY_MAX_WORK = {"expansion": 1e10, "pairs": 1e9}
 #: 2e9, which covers spotify_tracks' 4,300 x 17,200 x 14 = 1.0e9 (NumPy 0.11-0.12 s against
 #: 0.13-0.17 s waiting for the kernels) and bank_churn's 2e8 (0.06-0.08 s against 0.11-0.13
 #: s) but not loan_approval's 8.7e9 (NumPy 0.4 s; loading the kernels and searching take
-#: 0.15-0.2 s); the other surrogates up to 3e7 (Manhattan on bank_churn, first predict in a
-#: new process: 2e7 NumPy 0.06 s against 0.09-0.10 s waiting, 4e7 0.12 s against 0.09-0.11,
-#: 1e8 0.26-0.28 s against 0.11-0.12)
+#: 0.15-0.2 s); pairs measured one by one up to 3e7 (Manhattan on bank_churn, first predict
+#: in a new process: 2e7 NumPy 0.06 s against 0.09-0.10 s waiting, 4e7 0.12 s against
+#: 0.09-0.11, 1e8 0.26-0.28 s against 0.11-0.12; spotify_tracks times 1e200, Euclidean,
+#: 1e9: 14-16 s in NumPy, 3.0-3.5 s waiting for the kernels)
 NUMPY_MAX_WORK_CACHED = {"expansion": 2e9, "pairs": 3e7}
 
 _lock = threading.Lock()
@@ -183,13 +186,14 @@ def _acquire(path, wait_s):
 
 def numpy_answers(kernels, work, expansion):
     """Whether a search of ``work`` pair-features is answered by NumPy rather than by
-    waiting for ``kernels``, which the caller found not :func:`live` (``expansion``: the
-    NumPy engine uses the GEMM expansion)."""
+    waiting for ``kernels``, which the caller found not :func:`live` (``expansion()``:
+    whether the NumPy engine would use the GEMM expansion, asked only when the answer
+    turns on it)."""
     if waits():
         return False
     limits = NUMPY_MAX_WORK_CACHED if all(_cached(kernel) for kernel in kernels) \
         else NUMPY_MAX_WORK
-    return work <= limits["expansion" if expansion else "pairs"]
+    return work <= limits["pairs"] or (work <= limits["expansion"] and expansion())
 
 
 #: kernels found in the disk cache (a cache entry is not removed under a running process;
