@@ -17,7 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import reference_kneighbors
 
-from nearkit import KNNClassifier, NearestNeighbors
+from nearkit import (
+    KNNClassifier,
+    KNNClassifierCV,
+    KNNImputer,
+    KNNOutlierDetector,
+    KNNRegressor,
+    KNNRegressorCV,
+    NearestNeighbors,
+)
 from nearkit.search import VALID_METRICS
 
 #: (metric, p) of every row of the metric table but Mahalanobis (tested by invariance below)
@@ -187,3 +195,60 @@ def test_huge_sigma_warns_nothing():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         np.testing.assert_allclose(model.predict_proba([[0.2]]), [[1 / 3, 2 / 3]])
+
+
+#: values near the largest float64 (1.8e308): sums of a few overflow
+HUGE = 2.0**1021
+
+
+def test_fit_and_predict_near_the_largest_float_warn_nothing():
+    """scikit-learn's finiteness check sums the whole array, which overflows here and had
+    warned "invalid value encountered in reduce" about valid data, in every estimator."""
+    rng = np.random.default_rng(7)
+    X, Q = rng.normal(size=(200, 3)) * HUGE, rng.normal(size=(10, 3)) * HUGE
+    y = rng.integers(0, 2, 200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        KNNClassifier(3).fit(X, y).predict(Q)
+        KNNRegressor(3).fit(X, y.astype(float)).predict(Q)
+        NearestNeighbors(n_neighbors=3).fit(X).kneighbors(Q)
+        KNNOutlierDetector(n_neighbors=3, novelty=True).fit(X).decision_function(Q)
+        KNNClassifierCV(n_neighbors=[1, 3], cv=3).fit(X, y).predict(Q)
+        KNNRegressorCV(n_neighbors=[1, 3], cv=3).fit(X, y.astype(float)).predict(Q)
+        holes = X.copy()
+        holes[rng.random(X.shape) < 0.1] = np.nan
+        KNNImputer(n_neighbors=3).fit(holes).transform(holes)
+    with pytest.raises(ValueError, match="infinity"):  # an infinite value is still refused
+        KNNClassifier(3).fit(np.vstack([X, [[np.inf, 0.0, 0.0]]]), np.append(y, 0))
+
+
+@pytest.mark.parametrize("weights", ["uniform", "distance"])
+def test_means_of_values_near_the_largest_float_do_not_overflow(weights):
+    """The regressor's mean of neighbour targets, and the imputer's means of donors and of
+    columns, are finite where a plain sum overflows (they had been inf), and equal the mean
+    of the same values at scale 1 scaled back (powers of two scale exactly)."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(60, 2))
+    y = 1.0 + rng.random(60)  # in [1, 2): the mean of three is in [1, 2) too
+    Q = rng.normal(size=(15, 2))
+    small = KNNRegressor(3, weights=weights).fit(X, y).predict(Q)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        big = KNNRegressor(3, weights=weights).fit(X, y * 2.0**1023).predict(Q)
+    np.testing.assert_array_equal(big, small * 2.0**1023)
+    two = np.column_stack([y, y[::-1]])  # two outputs
+    small = KNNRegressor(3, weights=weights).fit(X, two).predict(Q)
+    big = KNNRegressor(3, weights=weights).fit(X, two * [2.0**1023, 1.0]).predict(Q)
+    np.testing.assert_array_equal(big, small * [2.0**1023, 1.0])
+
+    holes = np.column_stack([X, y])
+    holes[::4, 2] = np.nan  # imputed from three donors
+    unit = KNNImputer(n_neighbors=3, weights=weights).fit(holes)
+    scaled = holes * [1.0, 1.0, 2.0**1023]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        imputer = KNNImputer(n_neighbors=3, weights=weights).fit(scaled)
+        got = imputer.transform(scaled)
+    np.testing.assert_array_equal(got, unit.transform(holes) * [1.0, 1.0, 2.0**1023])
+    # the column means (for rows sharing no coordinate with any donor)
+    np.testing.assert_array_equal(imputer._col_means, unit._col_means * [1.0, 1.0, 2.0**1023])

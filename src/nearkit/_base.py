@@ -23,11 +23,23 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_parameter_constraints,
 )
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import validate_data as _validate_data
 
 from nearkit.metrics import METRIC_ALIASES, resolve_metric
 from nearkit.search import ENGINES, select_index
 from nearkit.weights import WEIGHTS, compute_weights, mass_counts
+
+
+def validate_data(estimator, *args, **kwargs):
+    """scikit-learn's ``validate_data``, without its RuntimeWarning on large finite values.
+
+    Its finiteness test first sums the whole array, which overflows for values near the
+    largest float64 and warned "invalid value encountered in reduce" about valid data.  The
+    test stays exact: a non-finite sum is followed by an element-wise check.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _validate_data(estimator, *args, **kwargs)
 
 
 def fit_context(fit):

@@ -7,9 +7,8 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import validate_data
 
-from nearkit._base import NeighborsBase, WeightedNeighborsMixin, fit_context
+from nearkit._base import NeighborsBase, WeightedNeighborsMixin, fit_context, validate_data
 from nearkit.weights import majority_vote, vote_proba
 
 

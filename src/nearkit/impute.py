@@ -9,11 +9,13 @@ from sklearn.impute import KNNImputer as _SKLearnKNNImputer
 from sklearn.impute._base import _get_mask
 from sklearn.utils._missing import is_scalar_nan
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
+from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted
 
+from nearkit._base import validate_data
 from nearkit._kernels.impute import impute_donors
 from nearkit._kernels.select import INDEX_SENTINEL, empty_heap
 from nearkit.search._threads import resolve_n_jobs, run_ranges
+from nearkit.weights import average
 
 #: rows imputed per batch: the donors of one batch are held at once (cells x k)
 _BATCH_ROWS = 4096
@@ -107,12 +109,13 @@ class KNNImputer(_SKLearnKNNImputer):
         -------
         self : KNNImputer
         """
-        super().fit(X, y)
+        with np.errstate(over="ignore", invalid="ignore"):  # (see validate_data)
+            super().fit(X, y)
         if self.n_jobs == 0:
             raise ValueError("n_jobs=0 is not a thread count; use None, -1 or a positive int.")
         fit_X = np.where(self._mask_fit_X, np.nan, self._fit_X).astype(np.float64)
         self._fit_XT = np.ascontiguousarray(fit_X.T)
-        self._col_means = np.ma.array(self._fit_X, mask=self._mask_fit_X).mean(axis=0).data
+        self._col_means = average(np.nan_to_num(fit_X.T), (~self._mask_fit_X.T).astype(float))
         return self
 
     def transform(self, X):
@@ -168,8 +171,7 @@ class KNNImputer(_SKLearnKNNImputer):
         # missing donors (fewer than n_neighbors rows have the column) weigh 0 and add 0
         values = np.where(found, self._fit_X[np.where(found, donors.ind, 0), cell_col[:, None]],
                           0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            imputed = (values * weights).sum(axis=1) / weights.sum(axis=1)
+        imputed = average(values, weights)
         none = ~found.any(axis=1)  # no training row shares a coordinate: the column's mean
         imputed[none] = self._col_means[cell_col[none]]
         X[rows[cell_row], cell_col] = imputed

@@ -27,13 +27,14 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
 )
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
+from nearkit._base import validate_data
 from nearkit.classifier import KNNClassifier
 from nearkit.metrics import METRIC_ALIASES
-from nearkit.regressor import KNNRegressor, weighted_mean
+from nearkit.regressor import KNNRegressor
 from nearkit.search import ENGINES
-from nearkit.weights import WEIGHTS, compute_weights, mass_counts, vote_proba
+from nearkit.weights import WEIGHTS, compute_weights, mass_counts, vote_proba, weighted_mean
 
 #: scorers whose value on one sample is an elementwise function (leave-one-out splits are
 #: scored for all rows at once with it, equal to scoring each one-row split)

@@ -8,9 +8,8 @@ import numpy as np
 from sklearn.base import OutlierMixin
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
 
-from nearkit._base import NeighborsBase, fit_context
+from nearkit._base import NeighborsBase, fit_context, validate_data
 
 #: how the k distances make one score (PyOD's ``method``)
 METHODS = {

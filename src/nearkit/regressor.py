@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.utils.validation import validate_data
 
-from nearkit._base import NeighborsBase, WeightedNeighborsMixin, fit_context
-from nearkit.weights import check_total
+from nearkit._base import NeighborsBase, WeightedNeighborsMixin, fit_context, validate_data
+from nearkit.weights import weighted_mean
 
 
 class KNNRegressor(RegressorMixin, WeightedNeighborsMixin, NeighborsBase):
@@ -143,14 +142,3 @@ class KNNRegressor(RegressorMixin, WeightedNeighborsMixin, NeighborsBase):
             y = self._y
         return super().score(X, y, sample_weight)
 
-
-def weighted_mean(values, weights, uniform):
-    """The neighbours' targets ``values`` (n_queries, k[, n_outputs]) averaged with
-    ``weights`` (n_queries, k); a plain mean when ``uniform``."""
-    if uniform:
-        return values.mean(axis=1)
-    total = weights.sum(axis=1)
-    check_total(total)
-    if values.ndim == 2:
-        return (values * weights).sum(axis=1) / total
-    return (values * weights[:, :, None]).sum(axis=1) / total[:, None]

@@ -7,9 +7,8 @@ from numbers import Real
 import numpy as np
 from scipy import sparse
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import validate_data
 
-from nearkit._base import NeighborsBase, fit_context
+from nearkit._base import NeighborsBase, fit_context, validate_data
 
 
 class NearestNeighbors(NeighborsBase):

@@ -210,6 +210,50 @@ def _class_sums(neigh_labels, n_classes, weights=None):
                        minlength=n_queries * n_classes).reshape(n_queries, n_classes)
 
 
+def average(values, weights=None):
+    """Means of the rows of ``values`` (n, k) or (n, k, n_outputs) over axis 1, weighted
+    by ``weights`` (n, k; None: uniform), that do not overflow.
+
+    Each row is first averaged by the plain float64 expression (``values.mean(axis=1)``, or
+    ``(values * weights).sum(axis=1) / weights.sum(axis=1)``).  A row where that is not
+    finite (finite values near the largest float64, whose sum overflows, or weights whose
+    products with them do) is averaged again with its values (per output) and its weights
+    scaled by the powers of two that bring their largest magnitudes to [0.5, 1), the mean
+    scaled back exactly.  A row whose weights sum to zero gives NaN.
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        mean = _plain_average(values, weights)
+        out = ~np.isfinite(mean)
+        if out.any():
+            rows = np.flatnonzero(out.reshape(len(mean), -1).any(axis=1))
+            v = values[rows]
+            shift = np.frexp(np.abs(v).max(axis=1))[1]  # (rows[, outputs])
+            w = None if weights is None else weights[rows]
+            if w is not None:
+                w = np.ldexp(w, -np.frexp(np.abs(w).max(axis=1))[1][:, None])
+            again = np.ldexp(_plain_average(np.ldexp(v, -shift[:, None]), w), shift)
+            mean[rows] = np.where(out[rows], again, mean[rows])
+    return mean
+
+
+def weighted_mean(values, weights, uniform):
+    """The neighbours' targets ``values`` (n_queries, k[, n_outputs]) averaged with
+    ``weights`` (n_queries, k); a plain mean when ``uniform``.  Targets near the largest
+    float64 do not overflow (:func:`average`)."""
+    if uniform:
+        return average(values)
+    check_total(weights.sum(axis=1))
+    return average(values, weights)
+
+
+def _plain_average(values, weights):
+    if weights is None:
+        return values.mean(axis=1)
+    if values.ndim == 2:
+        return (values * weights).sum(axis=1) / weights.sum(axis=1)
+    return (values * weights[:, :, None]).sum(axis=1) / weights.sum(axis=1)[:, None]
+
+
 def check_total(total):
     """Raise when a query's neighbour weights sum to zero (only a weights callable, or
     class weights of zero, can make them so)."""

@@ -15,7 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from nearkit._base import NeighborsBase, WeightedNeighborsMixin, fit_context
 from nearkit.dask._inputs import is_dask_dataframe
 from nearkit.dask._shards import ShardedNeighborsBase
-from nearkit.weights import check_total, compute_weights, vote_proba
+from nearkit.weights import compute_weights, vote_proba, weighted_mean
 
 _SHARED_NOTES = """
     Notes
@@ -412,9 +412,6 @@ def _vote_block(neighbors, weights, sigma, classes):
 
 def _mean_block(neighbors, weights, sigma):
     dist, _, values = neighbors
-    if weights == "uniform":
-        return values.mean(axis=1)
-    w = compute_weights(dist, weights, sigma)
-    total = w.sum(axis=1)
-    check_total(total)
-    return (values * w).sum(axis=1) / total
+    uniform = weights == "uniform"
+    return weighted_mean(values, None if uniform else compute_weights(dist, weights, sigma),
+                         uniform)
