@@ -142,6 +142,8 @@ def test_numpy_limits_follow_the_path_the_answer_takes(algorithm, monkeypatch):
     m = int(1e8 / (2000 * 10))
     assert _warmup.NUMPY_MAX_WORK_CACHED["pairs"] < 1e8 <= _warmup.NUMPY_MAX_WORK_CACHED[
         "expansion"]
+    for limits in (_warmup.NUMPY_MAX_WORK, _warmup.NUMPY_MAX_WORK_CACHED):
+        assert limits["pairs"] <= limits["expansion"]  # (numpy_answers relies on it)
     answers = {}
     for scale in (1.0, 2.0**500):
         index = NearestNeighbors(algorithm=algorithm).fit(X * scale)._index

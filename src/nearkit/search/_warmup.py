@@ -188,7 +188,7 @@ def numpy_answers(kernels, work, expansion):
     """Whether a search of ``work`` pair-features is answered by NumPy rather than by
     waiting for ``kernels``, which the caller found not :func:`live` (``expansion()``:
     whether the NumPy engine would use the GEMM expansion, asked only when the answer
-    turns on it)."""
+    turns on it: the expansion's limits are the larger)."""
     if waits():
         return False
     limits = NUMPY_MAX_WORK_CACHED if all(_cached(kernel) for kernel in kernels) \

@@ -58,9 +58,9 @@ class TileLayout(Index):
         self._Xp = np.zeros((len(perm), self.n_features))
         self._Xp[valid] = X[perm[valid]]
         XT = np.ascontiguousarray(self._Xp.T)
-        # the boxes by one pass along each feature's row (a tile's padding after its points,
-        # set to what neither reduction keeps; 1.3 ms on loan_approval against 8 ms for
-        # a minimum and a maximum per leaf)
+        # the boxes by one pass along each feature's row: every tile holds a point, its
+        # padding after them set to what the reduction never keeps (1.3 ms on loan_approval
+        # against 8 ms for a minimum and a maximum per leaf)
         XT[:, ~valid] = -np.inf
         box_hi = np.maximum.reduceat(XT, tile_start[:-1], axis=1).T
         XT[:, ~valid] = np.inf  # padding is never near anything
