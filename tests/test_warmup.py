@@ -148,7 +148,7 @@ def test_numpy_limits_follow_the_path_the_answer_takes(algorithm, monkeypatch):
     for scale in (1.0, 2.0**500):
         index = NearestNeighbors(algorithm=algorithm).fit(X * scale)._index
         index._kernels_live = False
-        answers[scale] = index._answer_with_numpy(m), index._numpy_space() is None
+        answers[scale] = index._answer_with_numpy(m), index._numpy_space is None
     assert answers == {1.0: (True, False), 2.0**500: (False, True)}
 
 

@@ -210,7 +210,7 @@ def _class_sums(neigh_labels, n_classes, weights=None):
                        minlength=n_queries * n_classes).reshape(n_queries, n_classes)
 
 
-def average(values, weights=None):
+def average(values, weights=None, total=None):
     """Means of the rows of ``values`` (n, k) or (n, k, n_outputs) over axis 1, weighted
     by ``weights`` (n, k; None: uniform), that do not overflow.
 
@@ -219,10 +219,11 @@ def average(values, weights=None):
     finite (finite values near the largest float64, whose sum overflows, or weights whose
     products with them do) is averaged again with its values (per output) and its weights
     scaled by the powers of two that bring their largest magnitudes to [0.5, 1), the mean
-    scaled back exactly.  A row whose weights sum to zero gives NaN.
+    scaled back exactly.  A row whose weights sum to zero gives NaN.  ``total``: the
+    weights' row sums, when the caller has them.
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        mean = _plain_average(values, weights)
+        mean = _plain_average(values, weights, total)
         out = ~np.isfinite(mean)
         if out.any():
             rows = np.flatnonzero(out.reshape(len(mean), -1).any(axis=1))
@@ -231,7 +232,7 @@ def average(values, weights=None):
             w = None if weights is None else weights[rows]
             if w is not None:
                 w = np.ldexp(w, -np.frexp(np.abs(w).max(axis=1))[1][:, None])
-            again = np.ldexp(_plain_average(np.ldexp(v, -shift[:, None]), w), shift)
+            again = np.ldexp(_plain_average(np.ldexp(v, -shift[:, None]), w, None), shift)
             mean[rows] = np.where(out[rows], again, mean[rows])
     return mean
 
@@ -242,16 +243,19 @@ def weighted_mean(values, weights, uniform):
     float64 do not overflow (:func:`average`)."""
     if uniform:
         return average(values)
-    check_total(weights.sum(axis=1))
-    return average(values, weights)
+    total = weights.sum(axis=1)
+    check_total(total)
+    return average(values, weights, total)
 
 
-def _plain_average(values, weights):
+def _plain_average(values, weights, total):
     if weights is None:
         return values.mean(axis=1)
+    if total is None:
+        total = weights.sum(axis=1)
     if values.ndim == 2:
-        return (values * weights).sum(axis=1) / weights.sum(axis=1)
-    return (values * weights[:, :, None]).sum(axis=1) / weights.sum(axis=1)[:, None]
+        return (values * weights).sum(axis=1) / total
+    return (values * weights[:, :, None]).sum(axis=1) / total[:, None]
 
 
 def check_total(total):

@@ -10,6 +10,8 @@ excluding itself.  Each engine declares the surrogate kinds it can search (``kin
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from nearkit._kernels.select import empty_heap
@@ -95,7 +97,7 @@ class Index:
         points, self_index = self._queries(Q, threads)
         if self._answer_with_numpy(points.shape[0]):
             found = _numpy.kneighbors(self.data, points, self_index, k, self.metric.kernel,
-                                      threads, self._numpy_space())
+                                      threads, self._numpy_space)
             _warmup.start(*self._kernel_path())  # after the answer: it takes a core
             return found
         out = empty_heap(points.shape[0], k)
@@ -114,17 +116,14 @@ class Index:
             return False
         return _numpy.supports(self.metric.kernel) and _warmup.numpy_answers(
             kernels, n_queries * self.n_samples * self.n_features,
-            lambda: self._numpy_space() is not None)
+            lambda: self._numpy_space is not None)
 
+    @functools.cached_property
     def _numpy_space(self):
         """The NumPy engine's :func:`~nearkit.search._numpy.expansion_space` of the training
         points, found at the first call that asks (its limits differ by an order of
         magnitude between the float32 expansion and pairs measured one by one)."""
-        found = self.__dict__.get("_numpy_space_found")
-        if found is None:
-            found = self._numpy_space_found = (
-                _numpy.expansion_space(self.data, self.metric.kernel),)
-        return found[0]
+        return _numpy.expansion_space(self.data, self.metric.kernel)
 
     def _kernel_path(self):
         """(name in :data:`nearkit._compile.PATHS`, the dispatchers a search calls)."""

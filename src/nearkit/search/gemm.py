@@ -53,6 +53,10 @@ class GemmIndex(TileLayout):
     def data(self):
         return self._fallback.data if self._fallback is not None else super().data
 
+    @property
+    def _numpy_space(self):
+        return self._space  # float32_space of the same points, found at build (None: fallback)
+
     def _state(self):
         if self._fallback is not None:  # the float64 brute-force index, under "fallback."
             arrays, scalars = self._fallback._state()
