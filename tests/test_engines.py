@@ -204,6 +204,54 @@ def test_tiles_exact_on_mixed_discrete_data(exclude_self, algorithm, metric, p):
     np.testing.assert_array_equal(dist, ref_dist)
 
 
+def test_gemm_cuts_its_tiles_at_the_first_search_that_needs_them(tmp_path):
+    """A gemm fit keeps the prepared points; the first kernel search (or a save) cuts the
+    tiles, once, and the answers are the reference's before and after, from concurrent
+    first searches too, and from a model file written before any search."""
+    import nearkit
+
+    rng = np.random.default_rng(12)
+    X = _mixed_columns(rng, 4000)
+    X[:, 3:] = np.round(X[:, 3:], 1)  # duplicates and equal distances
+    y = rng.integers(0, 3, len(X))
+    Q = _mixed_columns(rng, 500)
+    ref = reference_kneighbors(X, Q, 6)
+    ref_self = reference_kneighbors(X, X, 6, exclude_self=True)
+
+    def fresh():
+        model = KNNClassifier(6, algorithm="gemm", n_jobs=2).fit(X, y)
+        assert model._index._gtiles is None and model._index._points is not None
+        return model
+
+    model = fresh()
+    np.testing.assert_array_equal(model._index.data, X)  # (the points, uncut)
+    for got, want in zip(model.kneighbors(Q), ref):
+        np.testing.assert_array_equal(got, want)
+    index = model._index
+    assert index._gtiles is not None and index._points is None
+    np.testing.assert_array_equal(index.data, X)  # (gathered back from the tiles)
+    for got, want in zip(model.kneighbors(), ref_self):
+        np.testing.assert_array_equal(got, want)
+
+    model = fresh()  # leave-one-out first: the queries are the uncut points
+    for got, want in zip(model.kneighbors(), ref_self):
+        np.testing.assert_array_equal(got, want)
+
+    for _ in range(3):  # (searches that read a layout half-filled by another failed 5 of 6)
+        model = fresh()
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            found = list(pool.map(model.kneighbors, [Q] * 8))
+        for dist, ind in found:
+            np.testing.assert_array_equal(ind, ref[1])
+            np.testing.assert_array_equal(dist, ref[0])
+
+    model = fresh()
+    nearkit.save(model, tmp_path / "fresh.nearkit")
+    loaded = nearkit.load(tmp_path / "fresh.nearkit")
+    for got, want in zip(loaded.kneighbors(Q), ref):
+        np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="fork is POSIX only")
 def test_gemm_threads_work_in_a_forked_child():
     """The gemm engine's worker threads belong to the process that started them: a child
@@ -239,7 +287,8 @@ def test_auto_choices(case, metric, expected, monkeypatch):
     rng = np.random.default_rng(0)
     n, d = (int(v) for v in case.split()[1::2])
     X = rng.random((n, d)) if case.startswith("uniform") else _blobs(rng, n, d, 20, 100.0)
-    if expected == "gemm":  # the estimate could not change the choice: it is not made
-        monkeypatch.setattr(auto, "searched_fraction", None)
+    if expected == "gemm":  # the estimate could not change the choice: neither it is made
+        monkeypatch.setattr(auto, "searched_fraction", None)  # nor the tiles cut to make it
+        monkeypatch.setattr(auto, "partition", None)
     assert KNNClassifier(algorithm="auto", metric=metric).fit(X, np.arange(n) % 2).algorithm_ \
         == expected

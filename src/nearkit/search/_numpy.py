@@ -37,11 +37,14 @@ from nearkit.search._float32 import float32_space, gemm_error, lowered_norms
 from nearkit.search._threads import run_ranges, single_threaded_blas
 
 #: distance-matrix entries computed at once per chunk of queries: the float32 GEMM's
-#: chunks are large (BLAS is efficient on large blocks), those measured pair by pair fit
-#: the caches (two float64 arrays of 2 MiB, reused feature after feature: Manhattan on
-#: bank_churn, 500 x 8,000 x 13, 0.35 -> 0.15 s in a loop on two cores, where 32 MiB
-#: temporaries had been allocated and faulted in afresh for every feature)
-_CHUNK_ENTRIES = {"expansion": 1 << 22, "pairs": 1 << 18}
+#: chunks are large (BLAS is efficient on large blocks) but their 8 MiB of estimates stay
+#: in the shared cache (2**21 against 2**22, median of five on two cores: spotify_tracks
+#: 62-64 -> 56 ms, bank_churn 15.5-17 -> 13-14 ms, loan_approval level at 0.29 s; a first
+#: predict in a new process, spotify_tracks about 104 -> 95 ms); those measured pair by
+#: pair fit the caches (two float64 arrays of 2 MiB, reused feature after feature:
+#: Manhattan on bank_churn, 500 x 8,000 x 13, 0.35 -> 0.15 s in a loop on two cores, where
+#: 32 MiB temporaries had been allocated and faulted in afresh for every feature)
+_CHUNK_ENTRIES = {"expansion": 1 << 21, "pairs": 1 << 18}
 
 #: the training side of the float32 expansion, prepared once per search: ``side`` the
 #: float32 rows ``[-2 x, w]`` (n, d + 1) with ``w = ||x||^2 (1 - c)`` rounded down,

@@ -120,9 +120,10 @@ def select_index(algorithm, X, metric, n_threads=None):
     relative cost per pair (:data:`TILED_RELATIVE_COST`) beats the brute-force sweep, the
     k-d tree in low dimension when ``f`` is tiny, otherwise the shape's first choice
     (:func:`choose_algorithm`).  Sums of squares keep the 'gemm' engine, which prunes by the
-    same boxes (above :data:`KD_TREE_MAX_FEATURES` features without estimating ``f``: no
-    other engine is then a rival), unless in high dimension the principal-component bounds
-    of the 'projected' engine leave few pairs to measure (:func:`projected_fraction`).
+    same boxes (above :data:`KD_TREE_MAX_FEATURES` features without cutting the tiles or
+    estimating ``f``: no other engine is then a rival, and the engine cuts its tiles at its
+    first kernel search), unless in high dimension the principal-component bounds of the
+    'projected' engine leave few pairs to measure (:func:`projected_fraction`).
     """
     from nearkit.search import ENGINES
     from nearkit.search._space import prepare
@@ -144,15 +145,16 @@ def select_index(algorithm, X, metric, n_threads=None):
         basis = principal_basis(points)
         if projected_fraction(points, *basis) <= PROJECTED_MAX_FRACTION:
             return ENGINES["projected"].on_prepared(points, metric, threads, layout=basis)
-    leaves, tree = partition(points, ENGINES["tiled"].tile)
     # sums of squares above KD_TREE_MAX_FEATURES stay on the gemm engine, which prunes by the
     # same tiles, whatever the estimate says: it is not made (25 ms of a 34 ms fit on
-    # bank_churn)
-    if kind != SQUARES or d <= KD_TREE_MAX_FEATURES:
-        fraction = searched_fraction(points, leaves, metric.kernel)
-        if d <= KD_TREE_MAX_FEATURES and fraction <= KD_TREE_MAX_FRACTION:
-            name = "kd_tree"
-        elif kind != SQUARES and fraction * TILED_RELATIVE_COST[kind] < 1.0:
-            name = "tiled"
+    # bank_churn), nor the tiles cut here (the engine cuts them at its first kernel search)
+    if kind == SQUARES and d > KD_TREE_MAX_FEATURES:
+        return ENGINES[name].on_prepared(points, metric, threads)
+    leaves, tree = partition(points, ENGINES["tiled"].tile)
+    fraction = searched_fraction(points, leaves, metric.kernel)
+    if d <= KD_TREE_MAX_FEATURES and fraction <= KD_TREE_MAX_FRACTION:
+        name = "kd_tree"
+    elif kind != SQUARES and fraction * TILED_RELATIVE_COST[kind] < 1.0:
+        name = "tiled"
     layout = (leaves, tree) if name in ("tiled", "gemm") else None
     return ENGINES[name].on_prepared(points, metric, threads, layout=layout)
