@@ -127,6 +127,21 @@ def test_nearkit_engine_uses_the_public_estimator(continuous):
     assert check_neighbors(X, Q, *engine.kneighbors(Q, 5), 5)["n_exact"] == len(Q)
 
 
+def test_nearkit_engine_fit_includes_what_gemm_builds_at_its_first_search():
+    """Timed fits compare what each engine builds before it can answer: the gemm engine's
+    tiles (cut at its first search) are cut inside the adapter's fit, unless the first-call
+    measurements ask for fit as a user meets it."""
+    from nearkit.bench.firstcall import _as_user_meets_it
+
+    rng = np.random.default_rng(6)
+    X, y = rng.normal(size=(3000, 12)), rng.integers(0, 2, 3000)
+    engine = make_engine("nearkit-gemm", n_neighbors=5).fit(X, y)
+    assert engine.estimator_._index._gtiles is not None
+    engine = _as_user_meets_it(make_engine("nearkit-gemm", n_neighbors=5)).fit(X, y)
+    assert engine.estimator_._index._gtiles is None
+    assert make_engine("nearkit-gemm", n_neighbors=5).complete_index_at_fit  # (per engine)
+
+
 def test_grid_ties_are_not_mismatches():
     rng = np.random.default_rng(2)
     X = rng.integers(0, 3, size=(150, 3)).astype(float)

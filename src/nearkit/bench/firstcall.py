@@ -102,6 +102,16 @@ def _run_child(spec, cache_dir, code=_CHILD_CODE):
     return {"status": "ok", "note": None, **json.loads(lines[-1])}
 
 
+def _as_user_meets_it(engine):
+    """The engine with ``fit`` as the estimator's own: a nearkit engine's fit otherwise
+    includes what the gemm engine builds at its first search
+    (:attr:`~nearkit.bench.engines.NearkitEngine.complete_index_at_fit`), by a search that
+    in a new process would start the kernels' load inside the timed fit."""
+    if hasattr(engine, "complete_index_at_fit"):
+        engine.complete_index_at_fit = False
+    return engine
+
+
 def child(spec):
     """Measure in this (fresh) process; returns the JSON-ready timings."""
     import numpy as np
@@ -114,12 +124,12 @@ def child(spec):
     y = rng.integers(0, 2, size=N_TRAIN)
     Q = rng.normal(size=(N_QUERIES, spec["n_features"]))
     setting = resolve_setting(spec["setting"], X)
-    engine = make_engine(spec["engine"], **setting)
+    engine = _as_user_meets_it(make_engine(spec["engine"], **setting))
     _, first_fit = timed(engine.fit, X, y)
     _, first_predict = timed(engine.predict, Q)
     fits, predicts = [], []
     for _ in range(STEADY_CALLS):
-        engine = make_engine(spec["engine"], **setting)
+        engine = _as_user_meets_it(make_engine(spec["engine"], **setting))
         fits.append(timed(engine.fit, X, y)[1])
         predicts.append(timed(engine.predict, Q)[1])
     return {
@@ -163,7 +173,7 @@ def startup_child(spec, import_s):
 
     with np.load(spec["data"]) as data:
         X_train, y_train, X_test = data["X_train"], data["y_train"], data["X_test"]
-    engine = make_engine(spec["engine"], **spec["setting"])
+    engine = _as_user_meets_it(make_engine(spec["engine"], **spec["setting"]))
     _, fit_s = timed(engine.fit, X_train, y_train)
     _, predict_s = timed(engine.predict, X_test)
     settle()  # so that a warm run finds the cache filled, and idle
