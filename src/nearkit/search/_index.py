@@ -18,7 +18,7 @@ from nearkit._kernels.select import empty_heap
 from nearkit.search import _numpy, _warmup
 from nearkit.search._radius import default_max_pairs, radius_limit, sort_rows
 from nearkit.search._space import prepare
-from nearkit.search._threads import resolve_n_jobs
+from nearkit.search._threads import build_lock, resolve_n_jobs
 
 
 class Index:
@@ -42,6 +42,9 @@ class Index:
     kinds = frozenset()
     #: set once the engine's kernels are known to be compiled in this process
     _kernels_live = False
+    #: False while the build has left work for the first search on the kernels
+    #: (:meth:`_finish_build`; an engine that defers sets it in ``_build``)
+    _built = True
 
     def __init__(self, X, metric, *, n_threads=None):
         if metric.kernel.kind not in self.kinds:
@@ -102,6 +105,7 @@ class Index:
             return found
         out = empty_heap(points.shape[0], k)
         if points.shape[0]:
+            self._complete()
             self._search(points, self_index, k, threads, out)
         return out.dist, out.ind
 
@@ -157,6 +161,7 @@ class Index:
         points, self_index = self._queries(Q, threads)
         max_pairs = default_max_pairs() if max_pairs is None else int(max_pairs)
         r_limit = radius_limit(float(radius), self.metric.kernel)
+        self._complete()
         offsets, dist, ind = self._radius(points, self_index, r_limit, float(radius), threads,
                                           max_pairs)
         dist, ind = sort_rows(offsets, dist, ind, sort_results)
@@ -167,6 +172,23 @@ class Index:
         if Q is None:
             return self.data, np.arange(self.n_samples, dtype=np.int64)
         return prepare(self.metric, Q, n_threads), np.full(Q.shape[0], -1, dtype=np.int64)
+
+    def _complete(self):
+        """Do the work the build deferred to the first search on the kernels
+        (:meth:`_finish_build`), once: concurrent first searches wait for one of them, and
+        find ``_built`` set only after everything it covers is filled in (searches that read
+        a gemm index's tiles half-filled by another had answered wrongly)."""
+        if self._built:
+            return
+        with build_lock():
+            if not self._built:
+                self._finish_build()
+                self._built = True
+
+    def _finish_build(self):
+        """The part of the build an engine defers until a search needs it (the first
+        searches of a process are answered from :attr:`data` by NumPy while the kernels
+        load); called by :meth:`_complete`."""
 
     def _search(self, points, self_index, k, n_threads, out):
         """Fill the :class:`~nearkit._kernels.select.Heap` ``out`` (rows sorted) with the k
@@ -183,7 +205,9 @@ class Index:
 
     def _state(self):
         """The built index as ``(arrays, scalars)``: name -> ndarray, and name -> JSON value
-        (numbers, strings, None), everything :meth:`_from_state` needs to answer queries."""
+        (numbers, strings, None), everything :meth:`_from_state` needs to answer queries
+        (the deferred part of the build done first)."""
+        self._complete()
         return {}, {"n_samples": self.n_samples}
 
     def _set_state(self, arrays, scalars):

@@ -10,9 +10,6 @@ prepared points are searched by sums of squares).
 
 from __future__ import annotations
 
-import os
-import threading
-
 import numpy as np
 
 from nearkit._kernels.distances import SQUARES
@@ -22,19 +19,6 @@ from nearkit.search._float32 import Float32Space, float32_space, gemm_error, low
 from nearkit.search._index import check_state
 from nearkit.search.brute import BruteForceIndex
 from nearkit.search.tiled import TileLayout
-
-#: held while a gemm index cuts its tiles (:meth:`GemmIndex._tiled`); a forked child makes
-#: its own, in case the fork found it held by a thread the child does not have
-_cutting = threading.Lock()
-
-
-def _reset_after_fork():
-    global _cutting
-    _cutting = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 class GemmIndex(TileLayout):
@@ -47,8 +31,8 @@ class GemmIndex(TileLayout):
     name = "gemm"
     kinds = frozenset({SQUARES})
     calls_blas = True
-    #: until :meth:`_tiled` cuts the tiles: the prepared points, and their partition when
-    #: 'auto' cut them to choose (None once the tiles exist)
+    #: until :meth:`_finish_build` cuts the tiles: the prepared points, and their partition
+    #: when 'auto' cut them to choose (None once the tiles exist)
     _points = _layout_given = None
     _gtiles = None
 
@@ -60,7 +44,7 @@ class GemmIndex(TileLayout):
         if self._space is None:  # float64 search (see float32_space)
             self._fallback = BruteForceIndex.on_prepared(X, self.metric, n_threads)
             return
-        # The tiles are cut by the first search that needs them (:meth:`_tiled`), not here:
+        # The tiles are cut by the first kernel search (:meth:`_finish_build`), not here:
         # the first searches of a process are answered from the points by NumPy while the
         # kernels load, and a fit followed by one predict may never need them.  Measured in
         # new processes with a warm cache, median of seven, fit + first predict:
@@ -69,26 +53,19 @@ class GemmIndex(TileLayout):
         # 0.259 -> 0.232 s (fit 97 -> 20 ms)
         self._points, self._layout_given = X, layout
         self._gtiles = None
+        self._built = False
 
-    def _tiled(self):
-        """Cut the tiles and make their float32 copies, once: concurrent first searches
-        wait for one of them to cut them (the layout's arrays are filled in place, and a
-        search reading them half-filled answered wrongly), and find ``_gtiles``, published
-        last, set."""
-        if self._gtiles is not None:
-            return
-        with _cutting:
-            if self._gtiles is not None:
-                return
-            valid = self._layout(self._points, self._layout_given)
-            self._c = gemm_error(self.n_features)
-            tiles32 = np.zeros((len(valid), self.n_features), dtype=np.float32)
-            tiles32[valid] = self._space.copies(self._Xp[valid])
-            norms = np.einsum("ij,ij->i", tiles32, tiles32, dtype=np.float64)
-            norms[~valid] = np.inf  # (padding: never a candidate)
-            w32 = lowered_norms(norms, self._c)
-            self._gtiles = GemmTiles(tiles32, w32, self._Xp, self._space.scale**2)
-            self._points = self._layout_given = None
+    def _finish_build(self):
+        """Cut the tiles and make their float32 copies (under :meth:`_complete`)."""
+        valid = self._layout(self._points, self._layout_given)
+        self._c = gemm_error(self.n_features)
+        tiles32 = np.zeros((len(valid), self.n_features), dtype=np.float32)
+        tiles32[valid] = self._space.copies(self._Xp[valid])
+        norms = np.einsum("ij,ij->i", tiles32, tiles32, dtype=np.float64)
+        norms[~valid] = np.inf  # (padding: never a candidate)
+        w32 = lowered_norms(norms, self._c)
+        self._gtiles = GemmTiles(tiles32, w32, self._Xp, self._space.scale**2)
+        self._points = self._layout_given = None
 
     @property
     def data(self):
@@ -106,7 +83,6 @@ class GemmIndex(TileLayout):
             arrays, scalars = self._fallback._state()
             return ({f"fallback.{name}": array for name, array in arrays.items()},
                     {"fallback": scalars})
-        self._tiled()
         arrays, scalars = super()._state()
         arrays.update(tiles32=self._gtiles.tiles32, w32=self._gtiles.w32,
                       center=self._space.center)
@@ -139,7 +115,6 @@ class GemmIndex(TileLayout):
         if self._fallback is not None:
             self._fallback._search(points, self_index, k, n_threads, out)
         else:
-            self._tiled()
             super()._search(points, self_index, k, n_threads, out)
 
     def _kernel_path(self):
@@ -148,8 +123,6 @@ class GemmIndex(TileLayout):
         return "gemm", (gemm_knn, assign_tiles)
 
     def _radius(self, points, self_index, r_limit, radius, n_threads, max_pairs):
-        if self._fallback is None:
-            self._tiled()
         owner = super() if self._fallback is None else self._fallback
         return owner._radius(points, self_index, r_limit, radius, n_threads, max_pairs)
 
