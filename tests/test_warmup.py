@@ -152,6 +152,29 @@ def test_numpy_limits_follow_the_path_the_answer_takes(algorithm, monkeypatch):
     assert answers == {1.0: (True, False), 2.0**500: (False, True)}
 
 
+def test_the_disk_cache_is_read_only_where_it_changes_the_answer(monkeypatch):
+    """Within the limits for cached kernels (the smaller) NumPy answers whether or not the
+    cache holds them, so its indexes are not read; beyond, it decides between loading and
+    compiling."""
+    monkeypatch.setenv("NEARKIT_JIT", "background")
+    reads, cached = [], {"now": True}
+    monkeypatch.setattr(_warmup, "_cached", lambda kernel: reads.append(kernel) or cached["now"])
+    small, large = _warmup.NUMPY_MAX_WORK_CACHED, _warmup.NUMPY_MAX_WORK
+    for name in ("pairs", "expansion"):
+        assert small[name] <= large[name]  # (numpy_answers relies on it)
+    kernels, by_expansion, pair_by_pair = (object(),), lambda: True, lambda: False
+    assert _warmup.numpy_answers(kernels, small["expansion"], by_expansion)
+    assert _warmup.numpy_answers(kernels, small["pairs"], pair_by_pair)
+    assert not _warmup.numpy_answers(kernels, 2 * small["pairs"], pair_by_pair)
+    assert reads == list(kernels)  # only the last: beyond the cached limits, and cached
+    beyond = 2 * small["expansion"]
+    assert beyond <= large["expansion"]
+    assert not _warmup.numpy_answers(kernels, beyond, by_expansion)  # cached: wait for them
+    cached["now"] = False
+    assert _warmup.numpy_answers(kernels, beyond, by_expansion)  # compiling: NumPy answers
+    assert not _warmup.numpy_answers(kernels, 2 * large["expansion"], by_expansion)
+
+
 def test_minkowski_always_waits_for_the_kernels():
     """NumPy's vectorised power rounds unlike the C library's pow: not its to answer."""
     kernel = resolve_metric("minkowski", 3, None, np.ones((2, 1))).kernel
