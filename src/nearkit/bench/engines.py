@@ -246,17 +246,17 @@ class NearkitEngine(_EstimatorEngine):
             kwargs["sigma"] = self.options["sigma"]
         return nearkit.KNNClassifier(**kwargs)
 
-    #: whether ``fit`` includes what the gemm engine builds at its first search (its tiles),
-    #: by a one-row search: fit times then compare what each engine builds before it can
-    #: answer.  The first-call measurements (:func:`nearkit.bench.firstcall.startup_child`)
-    #: turn it off: they time ``fit`` and the first ``predict`` as a user meets them, and in
-    #: a new process that search would start the kernels' load inside the timed fit.
+    #: whether ``fit`` includes what an engine defers to its first kernel search (the gemm
+    #: engine's tiles: :meth:`nearkit.search._index.Index._complete`), so that fit times
+    #: compare what each engine builds before it can answer.  The first-call measurements
+    #: (:func:`nearkit.bench.firstcall.startup_child`) turn it off: they time ``fit`` and the
+    #: first ``predict`` as a user meets them.
     complete_index_at_fit = True
 
     def fit(self, X, y):
         super().fit(X, y)
-        if self.complete_index_at_fit and self.estimator_.algorithm_ == "gemm" and len(X):
-            self.estimator_.kneighbors(X[:1], 1)
+        if self.complete_index_at_fit:
+            self.estimator_._index._complete()
         return self
 
     def info(self):

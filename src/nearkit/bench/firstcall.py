@@ -105,8 +105,7 @@ def _run_child(spec, cache_dir, code=_CHILD_CODE):
 def _as_user_meets_it(engine):
     """The engine with ``fit`` as the estimator's own: a nearkit engine's fit otherwise
     includes what the gemm engine builds at its first search
-    (:attr:`~nearkit.bench.engines.NearkitEngine.complete_index_at_fit`), by a search that
-    in a new process would start the kernels' load inside the timed fit."""
+    (:attr:`~nearkit.bench.engines.NearkitEngine.complete_index_at_fit`)."""
     if hasattr(engine, "complete_index_at_fit"):
         engine.complete_index_at_fit = False
     return engine

@@ -191,13 +191,16 @@ def numpy_answers(kernels, work, expansion):
     turns on it: the expansion's limits are the larger)."""
     if waits():
         return False
-    # within the cached limits (the smaller) NumPy answers either way: the disk cache is
-    # read only beyond them (reading its indexes took 2-4 ms of a new process's first
-    # predict on spotify_tracks)
-    for limits in (NUMPY_MAX_WORK_CACHED, NUMPY_MAX_WORK):
-        if work <= limits["pairs"] or (work <= limits["expansion"] and expansion()):
-            return limits is NUMPY_MAX_WORK_CACHED or not all(map(_cached, kernels))
-    return False
+
+    def within(limits):
+        return work <= limits["pairs"] or (work <= limits["expansion"] and expansion())
+
+    # within the limits for cached kernels (the smaller) NumPy answers either way, so the
+    # disk cache is read only beyond them (reading its indexes took 2-4 ms of a new
+    # process's first predict on spotify_tracks and bank_churn)
+    if within(NUMPY_MAX_WORK_CACHED):
+        return True
+    return within(NUMPY_MAX_WORK) and not all(map(_cached, kernels))
 
 
 #: kernels found in the disk cache (a cache entry is not removed under a running process;

@@ -34,6 +34,7 @@ class GemmIndex(TileLayout):
     #: until :meth:`_finish_build` cuts the tiles: the prepared points, and their partition
     #: when 'auto' cut them to choose (None once the tiles exist)
     _points = _layout_given = None
+    #: the tiles' float32 copies (:class:`~nearkit._kernels.gemm.GemmTiles`; None until cut)
     _gtiles = None
 
     def _build(self, points, n_threads, layout=None):
@@ -52,7 +53,6 @@ class GemmIndex(TileLayout):
         # loan_approval, whose first search waits for the kernels and cuts the tiles then,
         # 0.259 -> 0.232 s (fit 97 -> 20 ms)
         self._points, self._layout_given = X, layout
-        self._gtiles = None
         self._built = False
 
     def _finish_build(self):
@@ -106,7 +106,6 @@ class GemmIndex(TileLayout):
             "center": ("f8", ("d",))})
         check_state({}, scalars, {}, dict.fromkeys(("s0", "s1", "c", "scale2"), float))
         self._fallback = None
-        self._points = self._layout_given = None
         self._space = Float32Space(scalars["s0"], arrays["center"], scalars["s1"])
         self._c = scalars["c"]
         self._gtiles = GemmTiles(arrays["tiles32"], arrays["w32"], self._Xp, scalars["scale2"])
