@@ -9,8 +9,10 @@ Each target is printed beside its peers measured in the same process:
 1. the five datasets (80/20 stratified split, seed 0, preprocessing fitted on the training
    split, k=5): nearkit ``predict`` against the fastest of :data:`PEERS` (scikit-learn, every
    algorithm; scikit-learn-intelex brute and auto; FAISS IndexFlatL2 + vote; SciPy cKDTree +
-   vote; usearch exact search + vote), target at least 2x (``--only 1``); distance weights
-   and the Manhattan metric against the peers that offer them (``--only options``);
+   vote; usearch exact search + vote), target at least 2x, by the ratio of the medians and
+   by the median of each run's own ratio (:func:`per_run_ratios`), both printed
+   (``--only 1``); distance weights and the Manhattan metric against the peers that offer
+   them (``--only options``);
 2. dense image-like data, 784 features (:func:`dense_images`: scikit-learn's ``digits``
    upsampled and centred on 28 x 28 with small noise, 8,000 training x 2,000 query rows): nearkit against
    FAISS IndexFlatL2 (target: faster), effective GFLOP/s ``2 n m d / time`` of each beside
@@ -156,13 +158,26 @@ def fitted(names, X, y, **setting):
 
 def compare(X, y, Q, repeats, peers, **setting):
     """Predict times of nearkit and the peers (median seconds per call), nearkit's algorithm,
-    and each contender's share of predictions equal to nearkit's."""
+    each contender's share of predictions equal to nearkit's, and every run's seconds per
+    call (:func:`~nearkit.bench.measure.race`'s samples, run ``i`` at index ``i``)."""
     setting = {"n_neighbors": K, **setting}
     engines = fitted([NEARKIT, *runnable(peers, **setting)], X, y, **setting)
-    medians, _ = race({name: engine.predict for name, engine in engines.items()}, Q, repeats)
+    medians, samples = race({name: engine.predict for name, engine in engines.items()}, Q,
+                            repeats)
     predictions = {name: engine.predict(Q) for name, engine in engines.items()}
     agree = {name: float(np.mean(p == predictions[NEARKIT])) for name, p in predictions.items()}
-    return engines[NEARKIT].info()["algorithm_"], medians, agree
+    return engines[NEARKIT].info()["algorithm_"], medians, agree, samples
+
+
+def per_run_ratios(samples, peer):
+    """``peer``'s time over nearkit's in each run of a race.
+
+    The machine moves between a fast and a slow state for seconds at a time (measured on
+    pima_diabetes in one process: nearkit 175-180 us a call for a while, then 260-310 us;
+    FAISS 187-197, then 350-410 us), and the ratio of two medians can pair one
+    contender's fast runs with the other's slow ones; within a run the contenders are
+    seconds apart at most, so the run's own ratio mostly compares like with like."""
+    return np.asarray(samples[peer]) / np.asarray(samples[NEARKIT])
 
 
 def fastest(times, prefix=""):
@@ -191,9 +206,13 @@ def target_datasets(args, results):
         table.add_column(col)
     for name in args.datasets:
         X, y, Q = quick_split(name, args.quick)
-        engine, t, agree = compare(X, y, Q, args.repeats, PEERS)
+        engine, t, agree, samples = compare(X, y, Q, args.repeats, PEERS)
         best_t, best = fastest(t)
         ratio = best_t / t[NEARKIT]
+        paired = per_run_ratios(samples, best)
+        # met only if both the ratio of the medians and the median of the runs' own ratios
+        # reach the target
+        goal_met = bool(min(ratio, np.median(paired)) >= GOALS["datasets"])
         cells = []
         for prefix in FAMILIES.values():
             family_best = fastest(t, prefix)
@@ -203,11 +222,13 @@ def target_datasets(args, results):
         results["datasets"].append({
             "dataset": name, "n_train": X.shape[0], "d": X.shape[1], "n_queries": len(Q),
             "engine": engine, "times_s": t, "fastest_peer": best, "speedup_vs_fastest": ratio,
-            "goal_met": ratio >= GOALS["datasets"], "agreement_with_nearkit": agree})
+            "speedup_per_run": paired.tolist(), "goal_met": goal_met,
+            "agreement_with_nearkit": agree})
         worst = min((share, engine_name) for engine_name, share in agree.items())
         table.add_row(name, f"{X.shape[0]} x {X.shape[1]}", str(len(Q)),
                       f"{ms(t[NEARKIT])} ({engine})", *cells, f"{best} {ms(best_t)}",
-                      f"{ratio:.2f}x", met(ratio >= GOALS["datasets"]),
+                      f"{ratio:.2f}x (per run {np.median(paired):.2f}x, "
+                      f"{paired.min():.2f}-{paired.max():.2f})", met(goal_met),
                       f"{worst[0]:.4f} (lowest: {worst[1]})")
     console.print(table)
 
@@ -221,7 +242,7 @@ def target_options(args, results):
         X, y, Q = quick_split(name, args.quick)
         for label, option in (("weights=distance", {"weights": "distance"}),
                               ("metric=manhattan", {"metric": "manhattan"})):
-            engine, t, _ = compare(X, y, Q, args.repeats, PEERS, **option)
+            engine, t, _, _ = compare(X, y, Q, args.repeats, PEERS, **option)
             best_t, best = fastest(t)
             results["options"].append({"dataset": name, "option": label, "times_s": t,
                                        "fastest_peer": best,
