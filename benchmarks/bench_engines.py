@@ -173,8 +173,8 @@ def per_run_ratios(samples, peer):
     """``peer``'s time over nearkit's in each run of a race.
 
     The machine moves between a fast and a slow state for seconds at a time (measured on
-    pima_diabetes in one process: nearkit 175-180 us a call for a while, then 260-310 us;
-    FAISS 187-197, then 350-410 us), and the ratio of two medians can pair one
+    pima_diabetes in one process: nearkit 178-180 us a call for a while, then 263-308 us;
+    FAISS 187-197, then 351-408 us), and the ratio of two medians can pair one
     contender's fast runs with the other's slow ones; within a run the contenders are
     seconds apart at most, so the run's own ratio mostly compares like with like."""
     return np.asarray(samples[peer]) / np.asarray(samples[NEARKIT])
@@ -210,9 +210,10 @@ def target_datasets(args, results):
         best_t, best = fastest(t)
         ratio = best_t / t[NEARKIT]
         paired = per_run_ratios(samples, best)
+        paired_median = float(np.median(paired))
         # met only if both the ratio of the medians and the median of the runs' own ratios
         # reach the target
-        goal_met = bool(min(ratio, np.median(paired)) >= GOALS["datasets"])
+        goal_met = min(ratio, paired_median) >= GOALS["datasets"]
         cells = []
         for prefix in FAMILIES.values():
             family_best = fastest(t, prefix)
@@ -227,7 +228,7 @@ def target_datasets(args, results):
         worst = min((share, engine_name) for engine_name, share in agree.items())
         table.add_row(name, f"{X.shape[0]} x {X.shape[1]}", str(len(Q)),
                       f"{ms(t[NEARKIT])} ({engine})", *cells, f"{best} {ms(best_t)}",
-                      f"{ratio:.2f}x (per run {np.median(paired):.2f}x, "
+                      f"{ratio:.2f}x (per run {paired_median:.2f}x, "
                       f"{paired.min():.2f}-{paired.max():.2f})", met(goal_met),
                       f"{worst[0]:.4f} (lowest: {worst[1]})")
     console.print(table)
