@@ -292,3 +292,61 @@ def test_auto_choices(case, metric, expected, monkeypatch):
         monkeypatch.setattr(auto, "partition", None)
     assert KNNClassifier(algorithm="auto", metric=metric).fit(X, np.arange(n) % 2).algorithm_ \
         == expected
+
+
+@pytest.mark.parametrize("n", [300, 3000])  # the float64 sweep, and the float32 one
+def test_serial_searches_call_the_kernel_entry_point(n):
+    """After one dispatched serial search, an index calls the kernel's compiled entry point
+    directly (skipping numba's argument typing) for plain queries, with the same answers;
+    pickling drops the entry points (they are the process's)."""
+    import pickle
+
+    from nearkit._kernels.brute import brute_knn
+    from nearkit._kernels.brute32 import brute32_knn
+
+    rng = np.random.default_rng(8)
+    X = rng.integers(0, 5, size=(n, 4)).astype(float)  # ties at the k-th distance
+    Q = rng.integers(0, 5, size=(9, 4)).astype(float)
+    model = KNNClassifier(6, algorithm="brute", n_jobs=1).fit(X, np.arange(n) % 3)
+    kernel = brute32_knn if n >= 2048 else brute_knn
+    ref_dist, ref_ind = reference_kneighbors(X, Q, 6)
+    for _ in range(2):  # found by the first search, called by the second
+        dist, ind = model.kneighbors(Q)
+        np.testing.assert_array_equal(ind, ref_ind)
+        np.testing.assert_array_equal(dist, ref_dist)
+        assert list(model._index._entries) == [kernel]
+    for row in range(len(Q)):  # single rows, and each checked
+        np.testing.assert_array_equal(model.kneighbors(Q[row:row + 1])[1], ref_ind[row:row + 1])
+    copied = pickle.loads(pickle.dumps(model))
+    assert copied._index._entries is None
+    np.testing.assert_array_equal(copied.kneighbors(Q)[1], ref_ind)
+
+
+def test_direct_calls_only_plain_queries():
+    """Queries whose numba type differs (read-only, unaligned, float32, F order, 1-D) are
+    dispatched, never passed to the entry point found for plain ones."""
+    import numba
+
+    from nearkit.search import _direct
+
+    @numba.njit
+    def total(points, out):
+        out[0] = points.sum()
+
+    plain = np.arange(6.0).reshape(2, 3)
+    readonly = plain.copy()
+    readonly.setflags(write=False)
+    unaligned = np.ndarray((2, 3), np.float64, np.zeros(49, np.uint8).data, offset=1)
+    unaligned[...] = plain
+    assert _direct.plain(plain)
+    for other in (readonly, unaligned, plain.astype(np.float32), np.asfortranarray(plain.T),
+                  plain.ravel()):
+        assert not _direct.plain(other)
+    entries, out = {}, np.zeros(1)
+    _direct.call(entries, total, (readonly, out), readonly)
+    assert entries == {} and out[0] == 15.0
+    _direct.call(entries, total, (plain, out), plain)
+    entry = entries[total]
+    assert entry is total.overloads[(numba.typeof(plain), numba.typeof(out))].entry_point
+    _direct.call(entries, total, (plain * 2, out), plain * 2)
+    assert out[0] == 30.0 and entries == {total: entry}

@@ -45,6 +45,8 @@ class Index:
     #: False while the build has left work for the first search on the kernels
     #: (:meth:`_finish_build`; an engine that defers sets it in ``_build``)
     _built = True
+    #: compiled kernel entry points for this index's serial calls (:mod:`nearkit.search._direct`)
+    _entries = None
 
     def __init__(self, X, metric, *, n_threads=None):
         if metric.kernel.kind not in self.kinds:
@@ -56,6 +58,18 @@ class Index:
         self.n_samples = X.shape[0]
         threads = resolve_n_jobs(n_threads)
         self._build(prepare(metric, X, threads), threads)
+
+    def __getstate__(self):
+        # the kernels' entry points belong to this process (found again after unpickling)
+        state = self.__dict__.copy()
+        state.pop("_entries", None)
+        return state
+
+    def _direct_entries(self):
+        """This index's dict of kernel entry points (see :func:`nearkit.search._direct.call`)."""
+        if self._entries is None:
+            self._entries = {}
+        return self._entries
 
     @classmethod
     def on_prepared(cls, points, metric, n_threads, layout=None):

@@ -22,6 +22,7 @@ from nearkit._kernels.brute32 import (
 from nearkit._kernels.distances import ABS, MAX, POWER, SQUARES
 from nearkit._kernels.radius import brute_radius
 from nearkit._kernels.select import empty_heap, merge_heaps
+from nearkit.search import _direct as direct
 from nearkit.search._float32 import Float32Space, float32_space
 from nearkit.search._index import Index, check_state
 from nearkit.search._radius import join_blocks
@@ -129,7 +130,8 @@ class BruteForceIndex(Index):
             args = (self._XT, points, self_index, metric, self.tile)
             kernel, chunk_kernel = brute_knn, brute_knn_chunks
         if n_threads == 1 or m * self.n_samples * self.n_features < SERIAL_WORK:
-            kernel(*args, 64, 0, -(-m // 64), out)
+            direct.call(self._direct_entries(), kernel, (*args, 64, 0, -(-m // 64), out),
+                        points)
         elif m < 4 * n_threads and self.n_samples >= 4 * self.tile:
             n_chunks = 4 * n_threads
             chunks = empty_heap(n_chunks, m, k)
