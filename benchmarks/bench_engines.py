@@ -266,7 +266,7 @@ def target_dense(args, results):
     n_train, n_test = (2000, 500) if args.quick else (8000, 2000)
     X, y, Q = dense_images(n_train, n_test)
     peak = gemm_peak_flops(args.repeats, 1024 if args.quick else 4096)
-    engine, t, agree = compare(X, y, Q, args.repeats, DENSE_PEERS)
+    engine, t, agree, samples = compare(X, y, Q, args.repeats, DENSE_PEERS)
     flops = {name: 2 * X.shape[0] * Q.shape[0] * X.shape[1] / s for name, s in t.items()}
     zero_columns = int(np.sum(~X.any(axis=0)))
     record = {"n_train": n_train, "n_queries": n_test, "d": X.shape[1],
@@ -286,9 +286,13 @@ def target_dense(args, results):
     console.print(table)
     if "faiss-flatl2" in t:
         ratio = t["faiss-flatl2"] / t[NEARKIT]
-        record["speedup_vs_faiss"] = ratio
-        console.print(f"   nearkit vs FAISS IndexFlatL2: {ratio:.2f}x (target: faster, > 1x): "
-                      f"{met(ratio > GOALS['dense'])}")
+        paired = per_run_ratios(samples, "faiss-flatl2")
+        paired_median = float(np.median(paired))
+        record.update(speedup_vs_faiss=ratio, speedup_per_run=paired.tolist(),
+                      goal_met=min(ratio, paired_median) > GOALS["dense"])
+        console.print(f"   nearkit vs FAISS IndexFlatL2: {ratio:.2f}x (per run "
+                      f"{paired_median:.2f}x, {paired.min():.2f}-{paired.max():.2f}; target: "
+                      f"faster, > 1x, both): {met(record['goal_met'])}")
     results["dense"] = record
 
 

@@ -210,3 +210,26 @@ def test_measurement_helpers():
     with limit_threads(1):
         assert numba.get_num_threads() == 1
     assert numba.get_num_threads() == before
+
+
+def test_the_target_script_runs_the_dense_and_latency_targets(tmp_path):
+    """``benchmarks/bench_engines.py --quick`` (a smoke run, not a measurement) completes the
+    dense-data and single-row targets and writes their records (the dense target had
+    stopped on a changed return value)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_engines.py"
+    out = tmp_path / "targets.json"
+    done = subprocess.run([sys.executable, str(script), "--only", "2,latency", "--quick",
+                           "--repeats", "1", "--json", str(out)], capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["dense"]["times_s"]["nearkit-auto"] > 0
+    assert results["dense"]["agreement_with_nearkit"]["nearkit-auto"] == 1.0
+    if "faiss-flatl2" in results["dense"]["times_s"]:
+        assert len(results["dense"]["speedup_per_run"]) == 1
+    assert results["latency_us"]["p50"] > 0

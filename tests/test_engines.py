@@ -298,7 +298,7 @@ def test_auto_choices(case, metric, expected, monkeypatch):
 def test_serial_searches_call_the_kernel_entry_point(n):
     """After one dispatched serial search, an index calls the kernel's compiled entry point
     directly (skipping numba's argument typing) for plain queries, with the same answers;
-    pickling drops the entry points (they are the process's)."""
+    pickling drops the entry points (they are the process's); a forked child uses them."""
     import pickle
 
     from nearkit._kernels.brute import brute_knn
@@ -320,6 +320,13 @@ def test_serial_searches_call_the_kernel_entry_point(n):
     copied = pickle.loads(pickle.dumps(model))
     assert copied._index._entries is None
     np.testing.assert_array_equal(copied.kneighbors(Q)[1], ref_ind)
+    if sys.platform != "win32":  # a forked child calls the entry points it inherited
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            got = pool.apply_async(model.kneighbors, (Q,)).get(timeout=120)
+        np.testing.assert_array_equal(got[1], ref_ind)
+        np.testing.assert_array_equal(got[0], ref_dist)
 
 
 def test_direct_calls_only_plain_queries():
