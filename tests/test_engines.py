@@ -310,11 +310,12 @@ def test_serial_searches_call_the_kernel_entry_point(n):
     model = KNNClassifier(6, algorithm="brute", n_jobs=1).fit(X, np.arange(n) % 3)
     kernel = brute32_knn if n >= 2048 else brute_knn
     ref_dist, ref_ind = reference_kneighbors(X, Q, 6)
-    for _ in range(2):  # found by the first search, called by the second
+    for _ in range(3):  # dispatched twice (the second finds the entry point), then called
         dist, ind = model.kneighbors(Q)
         np.testing.assert_array_equal(ind, ref_ind)
         np.testing.assert_array_equal(dist, ref_dist)
         assert list(model._index._entries) == [kernel]
+    assert type(model._index._entries[kernel]).__name__ == "builtin_function_or_method"
     for row in range(len(Q)):  # single rows, and each checked
         np.testing.assert_array_equal(model.kneighbors(Q[row:row + 1])[1], ref_ind[row:row + 1])
     copied = pickle.loads(pickle.dumps(model))
@@ -352,8 +353,16 @@ def test_direct_calls_only_plain_queries():
     entries, out = {}, np.zeros(1)
     _direct.call(entries, total, (readonly, out), readonly)
     assert entries == {} and out[0] == 15.0
-    _direct.call(entries, total, (plain, out), plain)
+    _direct.call(entries, total, (plain, out), plain)  # dispatched, nothing looked up
+    assert entries[total] is _direct._CALLED_ONCE
+    _direct.call(entries, total, (plain, out), plain)  # dispatched, the entry point found
     entry = entries[total]
     assert entry is total.overloads[(numba.typeof(plain), numba.typeof(out))].entry_point
     _direct.call(entries, total, (plain * 2, out), plain * 2)
     assert out[0] == 30.0 and entries == {total: entry}
+    _direct.call(entries, total, (readonly * 0, out), readonly * 0)  # (plain, writeable)
+    assert out[0] == 0.0
+    ro = readonly.copy()
+    ro.setflags(write=False)
+    _direct.call(entries, total, (ro, out), ro)  # dispatched
+    assert out[0] == 15.0 and entries == {total: entry}
