@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -366,3 +367,57 @@ def test_direct_calls_only_plain_queries():
     ro.setflags(write=False)
     _direct.call(entries, total, (ro, out), ro)  # dispatched
     assert out[0] == 15.0 and entries == {total: entry}
+
+
+def _signature_counts():
+    """Compiled signatures of every kernel, by name."""
+    import numba
+
+    import nearkit._kernels as kernels
+
+    counts = {}
+    for module in ("brute", "brute32", "gemm", "tiled", "kdtree", "projected", "radius",
+                   "transform"):
+        mod = __import__(f"{kernels.__name__}.{module}", fromlist=[module])
+        for name, value in vars(mod).items():
+            if isinstance(value, numba.core.registry.CPUDispatcher):
+                counts[f"{module}.{name}"] = len(value.signatures)
+    return counts
+
+
+def _unaligned(a):
+    """A C-ordered copy of ``a`` at an odd address (unaligned for float64)."""
+    out = np.ndarray(a.shape, a.dtype, np.zeros(a.nbytes + 1, np.uint8).data, offset=1)
+    out[...] = a
+    return out
+
+
+@pytest.mark.parametrize("algorithm,metric", [
+    ("brute", "euclidean"), ("brute", "chebyshev"), ("gemm", "euclidean"),
+    ("tiled", "manhattan"), ("kd_tree", "euclidean"), ("projected", "euclidean"),
+    ("brute", "cosine"), ("kd_tree", "mahalanobis")])
+def test_read_only_and_unaligned_arrays_take_no_new_kernel_signature(algorithm, metric):
+    """Read-only and unaligned training points and queries (memory maps, buffers) reach the
+    kernels as copies: numba types such arrays apart, and each kernel they reached took a
+    second signature, compiled on the spot (seconds in a new environment)."""
+    from nearkit import NearestNeighbors
+
+    rng = np.random.default_rng(9)
+    X = rng.integers(0, 6, size=(3000, 6)).astype(float)  # ties at the k-th distance
+    Q = rng.integers(0, 6, size=(40, 6)).astype(float)
+    make = functools.partial(NearestNeighbors, n_neighbors=5, algorithm=algorithm,
+                             metric=metric)
+    model = make().fit(X)
+    expected = [*model.kneighbors(Q), *model.kneighbors(Q[:1]), *model.kneighbors()]
+    counts = _signature_counts()
+    read_only_X, read_only_Q = X.copy(), Q.copy()
+    read_only_X.setflags(write=False)
+    read_only_Q.setflags(write=False)
+    for train, queries in ((read_only_X, read_only_Q), (_unaligned(X), _unaligned(Q))):
+        assert not (train.flags.writeable and train.flags.aligned)
+        other = make().fit(train)
+        got = [*other.kneighbors(queries), *model.kneighbors(queries[:1]),
+               *other.kneighbors()]
+        for have, want in zip(got, expected):
+            np.testing.assert_array_equal(have, want)
+    assert _signature_counts() == counts

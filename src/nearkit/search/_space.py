@@ -19,7 +19,14 @@ _ROWS = 256
 
 def prepare(metric, X, n_threads, what="X"):
     """``X`` (float64, C order, finite) mapped into the space where ``metric``'s kernel
-    applies; a new array unless the metric searches points as given.
+    applies; a new array unless the metric searches points as given and ``X`` is writeable
+    and aligned.
+
+    A read-only or unaligned ``X`` (a memory map, a buffer, an Arrow-backed column) is
+    copied: numba types such arrays apart from the others, so every kernel they reached
+    took a second signature, compiled on the spot (measured in a new environment: a
+    read-only query batch on brute force 3.2 s; read-only training sets of 3,000 rows
+    2.7 s on brute force's float32 sweep, 1.2 s on the k-d tree, 2.5 s on 'projected').
 
     Raises
     ------
@@ -27,6 +34,9 @@ def prepare(metric, X, n_threads, what="X"):
         For cosine, naming a row of zeros (its direction is undefined); for Mahalanobis,
         when whitened coordinates leave the float64 range.
     """
+    flags = X.flags
+    if not (flags.writeable and flags.aligned):
+        X = np.array(X)
     how = metric.spec.prepare
     if how is None:
         return X
