@@ -297,7 +297,7 @@ def test_auto_choices(case, metric, expected, monkeypatch):
 
 @pytest.mark.parametrize("n", [300, 3000])  # the float64 sweep, and the float32 one
 def test_serial_searches_call_the_kernel_entry_point(n):
-    """After one dispatched serial search, an index calls the kernel's compiled entry point
+    """After two dispatched serial searches, an index calls the kernel's compiled entry point
     directly (skipping numba's argument typing) for plain queries, with the same answers;
     pickling drops the entry points (they are the process's); a forked child uses them."""
     import pickle

@@ -22,7 +22,7 @@ def prepare(metric, X, n_threads, what="X"):
     applies; a new array unless the metric searches points as given and ``X`` is writeable
     and aligned.
 
-    A read-only or unaligned ``X`` (a memory map, a buffer, an Arrow-backed column) is
+    A read-only or unaligned ``X`` (a memory map, an array over a foreign buffer) is
     copied: numba types such arrays apart from the others, so every kernel they reached
     took a second signature, compiled on the spot (measured in a new environment: a
     read-only query batch on brute force 3.2 s; read-only training sets of 3,000 rows
