@@ -275,6 +275,7 @@ def shard_holders(client, model):
 
 def test_training_rows_stay_on_the_workers(client, gaussian_data):
     X, y, _ = gaussian_data
+    client.wait_for_workers(2, timeout=60)  # (see test_parallel_predictor)
     model = sharded(X, y, 75, n_neighbors=5, metric="mahalanobis")
     holders = shard_holders(client, model)
     assert len(holders) == 4
@@ -288,6 +289,9 @@ def test_training_rows_stay_on_the_workers(client, gaussian_data):
 
 def test_parallel_predictor(client, gaussian_data):
     X, y, Q = gaussian_data
+    # a broadcast reaches the workers running when it is made (once, in a full-suite run,
+    # only one of the two was, and the assertion below failed)
+    client.wait_for_workers(2, timeout=60)
     model = KNNClassifier(6, weights="gaussian").fit(X, y)
     predictor = ParallelPredictor(model)
     assert len(client.who_has([predictor.model_])[predictor.model_.key]) == 2  # broadcast

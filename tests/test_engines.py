@@ -331,6 +331,13 @@ def test_serial_searches_call_the_kernel_entry_point(n):
         np.testing.assert_array_equal(got[0], ref_dist)
 
 
+def _unaligned(a):
+    """A C-ordered copy of ``a`` at an odd address (unaligned for float64)."""
+    out = np.ndarray(a.shape, a.dtype, np.zeros(a.nbytes + 1, np.uint8).data, offset=1)
+    out[...] = a
+    return out
+
+
 def test_direct_calls_only_plain_queries():
     """Queries whose numba type differs (read-only, unaligned, float32, F order, 1-D) are
     dispatched, never passed to the entry point found for plain ones."""
@@ -345,8 +352,7 @@ def test_direct_calls_only_plain_queries():
     plain = np.arange(6.0).reshape(2, 3)
     readonly = plain.copy()
     readonly.setflags(write=False)
-    unaligned = np.ndarray((2, 3), np.float64, np.zeros(49, np.uint8).data, offset=1)
-    unaligned[...] = plain
+    unaligned = _unaligned(plain)
     assert _direct.plain(plain)
     for other in (readonly, unaligned, plain.astype(np.float32), np.asfortranarray(plain.T),
                   plain.ravel()):
@@ -371,25 +377,9 @@ def test_direct_calls_only_plain_queries():
 
 def _signature_counts():
     """Compiled signatures of every kernel, by name."""
-    import numba
+    from nearkit._compile import _kernels
 
-    import nearkit._kernels as kernels
-
-    counts = {}
-    for module in ("brute", "brute32", "gemm", "tiled", "kdtree", "projected", "radius",
-                   "transform"):
-        mod = __import__(f"{kernels.__name__}.{module}", fromlist=[module])
-        for name, value in vars(mod).items():
-            if isinstance(value, numba.core.registry.CPUDispatcher):
-                counts[f"{module}.{name}"] = len(value.signatures)
-    return counts
-
-
-def _unaligned(a):
-    """A C-ordered copy of ``a`` at an odd address (unaligned for float64)."""
-    out = np.ndarray(a.shape, a.dtype, np.zeros(a.nbytes + 1, np.uint8).data, offset=1)
-    out[...] = a
-    return out
+    return {name: len(kernel.signatures) for name, kernel in _kernels()}
 
 
 @pytest.mark.parametrize("algorithm,metric", [

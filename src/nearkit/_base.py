@@ -159,8 +159,8 @@ class NeighborsBase(BaseEstimator):
         """Queries as a finite float64 C-ordered matrix with the training width."""
         # Fast path for what validate_data would accept unchanged (a finite float64 matrix of
         # the right width, no feature names to check): it costs ~2 us instead of ~50 us,
-        # which is most of a single-row predict (count_nonzero: 1 us less than .all()'s
-        # reduction machinery).
+        # which is most of a single-row predict (count_nonzero skips .all()'s reduction
+        # machinery: 0.73 against 1.35 us on one row, 0.6-1 us less with the machine's state).
         if (type(X) is np.ndarray and X.dtype == np.float64 and X.ndim == 2
                 and X.shape[0] > 0 and X.shape[1] == self.n_features_in_
                 and not hasattr(self, "feature_names_in_")

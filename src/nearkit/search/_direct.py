@@ -24,7 +24,11 @@ import numpy as np
 
 def plain(points):
     """Whether ``points`` is a writeable, aligned, C-ordered float64 matrix: the queries'
-    type the entry points are found for (numba types other arrays differently)."""
+    type the entry points are found for (numba types other arrays differently).
+
+    :func:`~nearkit.search._space.prepare` already copies read-only and unaligned queries;
+    this stays as the entry points' own guard, since an entry point given an array of
+    another type reads it with the wrong layout instead of compiling for it."""
     flags = points.flags
     return (points.dtype == np.float64 and points.ndim == 2 and flags.c_contiguous
             and flags.writeable and flags.aligned)
