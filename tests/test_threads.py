@@ -57,6 +57,40 @@ def test_concurrent_searches_leave_blas_threads_as_they_were():
         assert blas_threads() == before
 
 
+def test_the_blas_controller_finds_the_libraries_threadpoolctl_finds(tmp_path, monkeypatch):
+    """The controller that skips resolving libraries no thread pool can be (10-12 ms of a
+    process's first gemm search) holds the same libraries as threadpoolctl's own, keeps a
+    link whatever its name, and falls back to threadpoolctl's own when its internals move."""
+    import os
+
+    import threadpoolctl
+
+    from nearkit.search import _threads
+
+    def found(controller):
+        return sorted((lib["filepath"], lib["user_api"]) for lib in controller.info())
+
+    ours = _threads.blas_controller()
+    assert type(ours) is not threadpoolctl.ThreadpoolController  # (the lean one is tested)
+    assert found(ours) == found(threadpoolctl.ThreadpoolController())
+    assert any(api == "blas" for _, api in found(ours))  # numpy's BLAS is loaded
+
+    prefixes = ("libopenblas", "libgomp")
+    plain = tmp_path / "libz.so.1"
+    plain.write_bytes(b"")
+    link = tmp_path / "libblas.so.3"
+    link.symlink_to(plain)
+    assert _threads.may_hold_pool("/usr/lib/libopenblas.so.0", prefixes)
+    assert _threads.may_hold_pool("/usr/lib/LIBGOMP.so.1", prefixes)
+    assert not _threads.may_hold_pool(os.fspath(plain), prefixes)
+    assert _threads.may_hold_pool(os.fspath(link), prefixes)  # its target decides
+
+    monkeypatch.delattr(threadpoolctl, "_ALL_CONTROLLERS")
+    fallback = _threads.blas_controller()
+    assert type(fallback) is threadpoolctl.ThreadpoolController
+    assert found(fallback) == found(ours)
+
+
 def test_concurrent_radius_and_k_searches_equal_serial():
     model = NearestNeighbors(n_neighbors=7, radius=1.5, n_jobs=2).fit(X)
     expected_k = model.kneighbors(Q[:300])

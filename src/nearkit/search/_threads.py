@@ -127,6 +127,46 @@ def _submit(kernel, args, ranges, tail):
     return jobs
 
 
+def blas_controller():
+    """threadpoolctl's controller of the loaded libraries with a thread pool (BLAS, OpenMP).
+
+    threadpoolctl resolves the real path of every loaded library (about 260 in a process
+    that has imported numba, SciPy and scikit-learn) to match its file name against the
+    pools it knows: 10-12 ms on a process's first search, most of it ``os.path.realpath``.
+    A library whose own name matches none of those names and is not a symbolic link cannot
+    match after that resolution either (only a link changes a path's last component), so it
+    is passed over; the libraries found are the same (tested).  Should threadpoolctl's
+    internals used here change, its plain controller is used.
+    """
+    try:
+        import threadpoolctl
+
+        prefixes = tuple(prefix for cls in threadpoolctl._ALL_CONTROLLERS
+                         for prefix in cls.filename_prefixes)
+    except (AttributeError, TypeError):
+        return ThreadpoolController()
+    return _NamedLibraries(prefixes)
+
+
+class _NamedLibraries(ThreadpoolController):
+    """A :class:`~threadpoolctl.ThreadpoolController` that resolves only the libraries whose
+    name may be a thread pool's (see :func:`blas_controller`)."""
+
+    def __init__(self, prefixes):
+        self._prefixes = prefixes
+        super().__init__()
+
+    def _make_controller_from_path(self, filepath):
+        if may_hold_pool(filepath, self._prefixes):
+            super()._make_controller_from_path(filepath)
+
+
+def may_hold_pool(filepath, prefixes):
+    """Whether the library at ``filepath`` may be one whose file name (after resolving
+    links, as threadpoolctl does) starts with one of ``prefixes``."""
+    return os.path.basename(filepath).lower().startswith(prefixes) or os.path.islink(filepath)
+
+
 _blas_controller = None
 _blas_lock = threading.Lock()
 _blas_depth = 0
@@ -148,9 +188,7 @@ class single_threaded_blas:
         with _blas_lock:
             if _blas_depth == 0:
                 if _blas_controller is None:
-                    # (it inspects every loaded library: 9-20 ms on a process's first
-                    # search, measured with about 260 libraries loaded)
-                    _blas_controller = ThreadpoolController()
+                    _blas_controller = blas_controller()
                 _blas_limiter = _blas_controller.limit(limits=1, user_api="blas")
             _blas_depth += 1
         return self
