@@ -7,6 +7,7 @@ searches, and leaving BLAS's thread count as it found it.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -61,8 +62,6 @@ def test_the_blas_controller_finds_the_libraries_threadpoolctl_finds(tmp_path, m
     """The controller that skips resolving libraries no thread pool can be (10-12 ms of a
     process's first gemm search) holds the same libraries as threadpoolctl's own, keeps a
     link whatever its name, and falls back to threadpoolctl's own when its internals move."""
-    import os
-
     import threadpoolctl
 
     from nearkit.search import _threads
