@@ -52,6 +52,103 @@ def _fold4(a, XT, q, j, t0, kind):
                        abs(q3 - r3[t]))
 
 
+@numba.njit(inline="always", cache=True)
+def _fold_rest(a, XT, q, j, t0, kind):
+    """Fold the last one to three features j .. d-1 into ``a`` in one pass, in feature order
+    (as :func:`_fold4`: the same roundings as one pass each)."""
+    tl = a.shape[0]
+    rest = XT.shape[0] - j
+    r0 = XT[j, t0:t0 + tl]
+    q0 = q[j]
+    if rest == 1:
+        if kind == SQUARES:
+            for t in range(tl):
+                d0 = q0 - r0[t]
+                a[t] = a[t] + d0 * d0
+        elif kind == ABS:
+            for t in range(tl):
+                a[t] = a[t] + abs(q0 - r0[t])
+        else:
+            for t in range(tl):
+                a[t] = max(a[t], abs(q0 - r0[t]))
+        return
+    r1 = XT[j + 1, t0:t0 + tl]
+    q1 = q[j + 1]
+    if rest == 2:
+        if kind == SQUARES:
+            for t in range(tl):
+                d0 = q0 - r0[t]
+                d1 = q1 - r1[t]
+                a[t] = a[t] + d0 * d0 + d1 * d1
+        elif kind == ABS:
+            for t in range(tl):
+                a[t] = a[t] + abs(q0 - r0[t]) + abs(q1 - r1[t])
+        else:
+            for t in range(tl):
+                a[t] = max(a[t], abs(q0 - r0[t]), abs(q1 - r1[t]))
+        return
+    r2 = XT[j + 2, t0:t0 + tl]
+    q2 = q[j + 2]
+    if kind == SQUARES:
+        for t in range(tl):
+            d0 = q0 - r0[t]
+            d1 = q1 - r1[t]
+            d2 = q2 - r2[t]
+            a[t] = a[t] + d0 * d0 + d1 * d1 + d2 * d2
+    elif kind == ABS:
+        for t in range(tl):
+            a[t] = a[t] + abs(q0 - r0[t]) + abs(q1 - r1[t]) + abs(q2 - r2[t])
+    else:
+        for t in range(tl):
+            a[t] = max(a[t], abs(q0 - r0[t]), abs(q1 - r1[t]), abs(q2 - r2[t]))
+
+
+@numba.njit(inline="always", cache=True)
+def _squares_first4(a, XT, q, t0):
+    """``a`` = sums of squares over the first four features, in one pass that only writes."""
+    tl = a.shape[0]
+    q0, q1, q2, q3 = q[0], q[1], q[2], q[3]
+    r0 = XT[0, t0:t0 + tl]
+    r1 = XT[1, t0:t0 + tl]
+    r2 = XT[2, t0:t0 + tl]
+    r3 = XT[3, t0:t0 + tl]
+    for t in range(tl):
+        d0 = q0 - r0[t]
+        d1 = q1 - r1[t]
+        d2 = q2 - r2[t]
+        d3 = q3 - r3[t]
+        a[t] = d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3
+
+
+@numba.njit(inline="always", cache=True)
+def _squares_small(a, XT, q, t0):
+    """``a`` = sums of squares over one to three features, in one pass that only writes."""
+    tl = a.shape[0]
+    d = XT.shape[0]
+    r0 = XT[0, t0:t0 + tl]
+    q0 = q[0]
+    if d == 1:
+        for t in range(tl):
+            d0 = q0 - r0[t]
+            a[t] = d0 * d0
+        return
+    r1 = XT[1, t0:t0 + tl]
+    q1 = q[1]
+    if d == 2:
+        for t in range(tl):
+            d0 = q0 - r0[t]
+            d1 = q1 - r1[t]
+            a[t] = d0 * d0 + d1 * d1
+        return
+    r2 = XT[2, t0:t0 + tl]
+    q2 = q[2]
+    for t in range(tl):
+        d0 = q0 - r0[t]
+        d1 = q1 - r1[t]
+        d2 = q2 - r2[t]
+        a[t] = d0 * d0 + d1 * d1 + d2 * d2
+
+
 @numba.njit(cache=True)
 def tile_rdist(XT, q, t0, tl, kind, p, acc):
     """acc[:tl] = surrogate distances from query ``q`` to training points t0 .. t0+tl-1.
@@ -60,6 +157,20 @@ def tile_rdist(XT, q, t0, tl, kind, p, acc):
     """
     d = XT.shape[0]
     a = acc[:tl]
+    if kind == SQUARES and d > 0:
+        # the first pass writes instead of adding to zeros (0 + x is x: the same values;
+        # measured 1.7x on the distances of social_network_ads, 3 features)
+        if d < 4:
+            _squares_small(a, XT, q, t0)
+            return
+        _squares_first4(a, XT, q, t0)
+        folded = 4
+        while folded + 4 <= d:
+            _fold4(a, XT, q, folded, t0, kind)
+            folded += 4
+        if folded < d:
+            _fold_rest(a, XT, q, folded, t0, kind)
+        return
     a[:] = 0.0
     # Specialised loops per kind so that each vectorises.  Rows are sliced first:
     # indexing ``XT[j][t0 + t]`` directly defeats LLVM's vectoriser (measured: 7x slower).
@@ -68,6 +179,9 @@ def tile_rdist(XT, q, t0, tl, kind, p, acc):
         while folded + 4 <= d:
             _fold4(a, XT, q, folded, t0, kind)
             folded += 4
+        if folded < d:
+            _fold_rest(a, XT, q, folded, t0, kind)
+        return
     for j in range(folded, d):
         qj = q[j]
         row = XT[j, t0:t0 + tl]

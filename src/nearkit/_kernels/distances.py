@@ -135,7 +135,7 @@ def exact_dist(r, a, b, metric):
     return scaled_dist(a, b, metric)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always", cache=True)
 def exact_dist_column(r, q, XT, i, metric, column):
     """:func:`exact_dist` for training point ``i`` stored as column ``i`` of ``XT``
     (``column`` is scratch of length d; only used on the rare scaled path)."""

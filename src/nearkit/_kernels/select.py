@@ -68,11 +68,17 @@ def _sift_down(heap, row, d, r, i, end):
     ind[row, pos] = i
 
 
+@numba.njit(inline="always", cache=True)
+def _push(heap, row, d, r, i):
+    """:func:`heap_push`, inlined where candidates are many (:func:`offer_tile`)."""
+    if key_less(d, i, heap.dist[row, 0], heap.ind[row, 0]):
+        _sift_down(heap, row, d, r, i, heap.dist.shape[1])
+
+
 @numba.njit(cache=True)
 def heap_push(heap, row, d, r, i):
     """Offer (d, r, i) to heap ``row``; kept only if it beats the current worst."""
-    if key_less(d, i, heap.dist[row, 0], heap.ind[row, 0]):
-        _sift_down(heap, row, d, r, i, heap.dist.shape[1])
+    _push(heap, row, d, r, i)
 
 
 @numba.njit(cache=True)
@@ -177,7 +183,7 @@ def offer_tile(values, t0, perm, skip, q, XT, metric, heap, row, lanes, column):
                 idx = i if perm.shape[0] == 0 else perm[i]
                 if idx < 0:
                     continue
-                heap_push(heap, row, exact_dist_column(r, q, XT, i, metric, column), r, idx)
+                _push(heap, row, exact_dist_column(r, q, XT, i, metric, column), r, idx)
                 top_r = widen(min(bound, heap.rdist[row, 0]), metric)
 
 
