@@ -375,6 +375,28 @@ def test_every_cached_kernel_loads_lightly():
         assert "load_overload" in vars(dispatcher._cache), name
 
 
+def test_the_cache_stamp_covers_every_kernel_module(tmp_path):
+    """A kernel's disk-cache stamp holds every module of the kernel package, so an edit to
+    a helper inlined from another module (``select.offer_tile``) invalidates the cached
+    kernels that inline it; numba's own stamp (the kernel's file alone) had kept them."""
+    from nearkit import _kernels
+    from nearkit._compile import _kernels as kernel_list
+
+    package = _kernels.package_stamp(os.path.dirname(_kernels.__file__))
+    assert {"brute.py", "distances.py", "select.py"} <= {name for name, *_ in package}
+    for name, dispatcher in kernel_list():
+        own, stamped = dispatcher._cache._cache_file._source_stamp
+        assert stamped == package, name
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "b.py").write_text("y = 1\n")
+    (tmp_path / "notes.txt").write_text("")
+    before = _kernels.package_stamp.__wrapped__(str(tmp_path))
+    assert [name for name, *_ in before] == ["a.py", "b.py"]
+    (tmp_path / "b.py").write_text("y = 22\n")
+    assert _kernels.package_stamp.__wrapped__(str(tmp_path)) != before
+    assert _kernels.package_stamp.__wrapped__(str(tmp_path / "missing")) == ()
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX paths in the child's script")
 def test_a_warm_process_loads_the_kernels_without_numbas_refresh(tmp_path):
     """A new process whose numba cache holds the kernels: they load without numba's typing

@@ -9,9 +9,18 @@ the disk cache then loads without numba's full target refresh, which imports and
 every typing and lowering table numba has (measured, a kernel path's load in a new process,
 median of five: brute 0.154 -> 0.067 s, gemm 0.193 -> 0.130 s).  Only a compile needs those
 tables, and numba's compiler refreshes them itself before it compiles anything.
+
+It also stamps each dispatcher's cache with every module of this package: numba keeps a
+cached kernel while its own file is unchanged, but kernels inline helpers from the other
+modules (``select.offer_tile`` into the brute-force, tiled and gemm searches), and a change
+there left the old code in the cache (seen in development: an edit to ``select.py`` that
+made the brute-force search 1.3-1.4x faster showed nothing until the cache was cleared).
+An installed release rewrites every file, so this matters where the sources change in
+place (an editable install); a correctness fix in a helper must never be hidden by it.
 """
 
 import functools
+import os
 
 
 def load_lightly(namespace):
@@ -23,10 +32,17 @@ def load_lightly(namespace):
     keep numba's own loader (slower, same result).
     """
     module = namespace["__name__"]
+    package = package_stamp(os.path.dirname(__file__))
     for value in list(namespace.values()):
         cache = getattr(value, "_cache", None)
-        if (getattr(value, "__module__", None) == module
-                and hasattr(cache, "_load_overload")
+        if getattr(value, "__module__", None) != module:
+            continue
+        cache_file = getattr(cache, "_cache_file", None)
+        if package and hasattr(cache_file, "_source_stamp"):
+            # numba's stamp is its own file's (mtime, size); a cached index whose stamp
+            # differs is ignored and rewritten (see the package text)
+            cache_file._source_stamp = (cache_file._source_stamp, package)
+        if (hasattr(cache, "_load_overload")
                 and hasattr(cache, "_guard_against_spurious_io_errors")
                 and "load_overload" not in vars(cache)):
             cache.load_overload = functools.partial(_load_overload, cache)
@@ -41,3 +57,16 @@ def _load_overload(cache, sig, target_context):
     with cache._guard_against_spurious_io_errors():
         return cache._load_overload(sig, target_context)
     return None  # the guard swallowed an I/O error: numba compiles
+
+
+@functools.cache
+def package_stamp(folder):
+    """``(file name, mtime in ns, size)`` of every module in ``folder``, sorted by name:
+    part of the disk-cache stamp of every kernel (see the package text).  Empty when the
+    folder cannot be listed (a frozen application: numba's own stamp alone then)."""
+    try:
+        names = sorted(name for name in os.listdir(folder) if name.endswith(".py"))
+        stats = [(name, os.stat(os.path.join(folder, name))) for name in names]
+    except OSError:
+        return ()
+    return tuple((name, st.st_mtime_ns, st.st_size) for name, st in stats)

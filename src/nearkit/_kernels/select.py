@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 from nearkit._kernels import load_lightly
-from nearkit._kernels.distances import exact_dist_column, widen
+from nearkit._kernels.distances import SAFE_HI, SAFE_LO, SQRT, exact_dist_column, widen
 
 INDEX_SENTINEL = np.iinfo(np.int64).max
 
@@ -144,12 +144,13 @@ def kth_bound(values, k, lanes):
 @numba.njit(inline="always", cache=True)
 def offer_tile(values, t0, perm, skip, q, XT, metric, heap, row, lanes, column):
     """Offer a tile's surrogates ``values`` (points at positions ``t0, t0 + 1, ...``, stored
-    as the columns of ``XT``) to heap ``row`` of query ``q``, in position order.
+    as the columns of ``XT``) to heap ``row`` of query ``q``.
 
     A point's index is its position, or ``perm[position]`` when ``perm`` is not empty (then
     increasing within the tile; ``-1`` marks padding, never offered).  The point at position
-    ``skip`` (the query itself, with exclude_self) is never offered.  ``lanes`` (64) and
-    ``column`` (d) are scratch.
+    ``skip`` (the query itself, with exclude_self) is never offered.  ``lanes`` (float64,
+    64) and ``column`` (d) are scratch.  The heap's key (distance, index) is a total order,
+    so the order of the offers does not change the result.
     """
     tl = values.shape[0]
     if t0 <= skip < t0 + tl:
@@ -159,6 +160,7 @@ def offer_tile(values, t0, perm, skip, q, XT, metric, heap, row, lanes, column):
     bound = kth_bound(values, heap.dist.shape[1], lanes)
     # filter against the widened surrogate, decide on the full key (see widen)
     top_r = widen(min(bound, heap.rdist[row, 0]), metric)
+    found = lanes.view(np.int64)  # (free once the bound is read: a chunk's candidates)
     for c0 in range(0, tl, 64):
         chunk = values[c0:min(tl, c0 + 64)]
         # a vectorised pre-test of the chunk: most chunks hold no candidate (a second level
@@ -169,15 +171,32 @@ def offer_tile(values, t0, perm, skip, q, XT, metric, heap, row, lanes, column):
             hits += chunk[t] <= top_r
         if hits == 0:
             continue
+        # list the chunk's candidates, then measure and insert them: the listing loop only
+        # compares, clear of the exact distance's code (measured on an AVX-512 machine, one
+        # thread, interleaved in one process: the whole search 1.05x on social_network_ads
+        # and 1.06x on pima_diabetes)
+        n_found = 0
         for t in range(chunk.shape[0]):
-            r = chunk[t]
-            i = t0 + c0 + t
+            if chunk[t] <= top_r:
+                found[n_found] = t
+                n_found += 1
+        for j in range(n_found):
+            r = chunk[found[j]]
+            i = t0 + c0 + found[j]
             if r > top_r or i == skip:
                 continue
             idx = i if perm.shape[0] == 0 else perm[i]
             if idx < 0:
                 continue
-            _push(heap, row, exact_dist_column(r, q, XT, i, metric, column), r, idx)
+            # Euclidean's square root spelled out here, ahead of the general definition:
+            # measured 1.24-1.27x on the whole search of pima_diabetes and
+            # social_network_ads (one thread), where the same test inside the inlined
+            # exact_dist_column gained nothing
+            if metric.correction == SQRT and SAFE_LO <= r <= SAFE_HI:
+                dist = np.sqrt(r)
+            else:
+                dist = exact_dist_column(r, q, XT, i, metric, column)
+            _push(heap, row, dist, r, idx)
             top_r = widen(min(bound, heap.rdist[row, 0]), metric)
 
 
