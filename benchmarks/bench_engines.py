@@ -36,8 +36,8 @@ Gaussian, clustered, mixed discrete; 100 to 1,000,000 rows; 3 to 200 features)
 Usage::
 
     NEARKIT_DATA=../shared/datasets python benchmarks/bench_engines.py [--repeats 5]
-        [--only 1,2,3,4,latency,memory,exactness,options,auto] [--datasets a,b] [--quick]
-        [--json out.json]
+        [--only 1,2,3,4,latency,memory,exactness,options,auto] [--datasets a,b]
+        [--peers p,q] [--quick] [--json out.json]
 
 Timings are medians over ``--repeats`` runs, engines interleaved within each run
 (:func:`nearkit.bench.measure.race`: rotating order, a pause before each run, sub-50 ms calls
@@ -225,7 +225,7 @@ def target_datasets(args, results):
         table.add_column(col)
     for name in args.datasets:
         X, y, Q = quick_split(name, args.quick)
-        engine, t, agree, samples = compare(X, y, Q, args.repeats, PEERS)
+        engine, t, agree, samples = compare(X, y, Q, args.repeats, args.peers)
         best_t, best = fastest(t)
         ratio, per_run, least, lead_text = lead(t, samples, best)
         goal_met = least >= GOALS["datasets"]
@@ -257,7 +257,7 @@ def target_options(args, results):
         X, y, Q = quick_split(name, args.quick)
         for label, option in (("weights=distance", {"weights": "distance"}),
                               ("metric=manhattan", {"metric": "manhattan"})):
-            engine, t, _, _ = compare(X, y, Q, args.repeats, PEERS, **option)
+            engine, t, _, _ = compare(X, y, Q, args.repeats, args.peers, **option)
             best_t, best = fastest(t)
             results["options"].append({"dataset": name, "option": label, "times_s": t,
                                        "fastest_peer": best,
@@ -502,6 +502,10 @@ def parse_args(argv=None):
     parser.add_argument("--datasets", default=",".join(list_datasets()),
                         help="comma-separated datasets of targets 1, 3-4, exactness, options "
                              "(default: the five)")
+    parser.add_argument("--peers", default=",".join(PEERS),
+                        help="comma-separated peers of targets 1 and options (default: all of "
+                             "them; one alone races nearkit without the others' thread pools "
+                             "in the process)")
     parser.add_argument("--quick", action="store_true",
                         help="small subsets and one repeat: checks that the script runs "
                              "(not a measurement)")
@@ -518,6 +522,10 @@ def parse_args(argv=None):
     unknown = sorted(set(args.datasets) - set(list_datasets()))
     if unknown or not args.datasets:
         parser.error(f"--datasets: unknown {unknown}; choose among {', '.join(list_datasets())}")
+    args.peers = tuple(p for p in args.peers.split(",") if p)
+    unknown = sorted(set(args.peers) - set(PEERS))
+    if unknown or not args.peers:
+        parser.error(f"--peers: unknown {unknown}; choose among {', '.join(PEERS)}")
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1; got {args.repeats}")
     if args.quick:

@@ -233,3 +233,22 @@ def test_the_target_script_runs_the_dense_and_latency_targets(tmp_path):
     if "faiss-flatl2" in results["dense"]["times_s"]:
         assert len(results["dense"]["speedup_per_run"]) == 1
     assert results["latency_us"]["p50"] > 0
+
+
+def test_the_target_script_takes_a_subset_of_peers(capsys):
+    """``--peers`` races nearkit against the named peers only; an unknown name is refused
+    with the list of those it knows."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import bench_engines
+    finally:
+        sys.path.pop(0)
+    args = bench_engines.parse_args(["--only", "1", "--peers", "faiss-flatl2,scipy-ckdtree"])
+    assert args.peers == ("faiss-flatl2", "scipy-ckdtree")
+    assert bench_engines.parse_args([]).peers == bench_engines.PEERS
+    with pytest.raises(SystemExit):
+        bench_engines.parse_args(["--peers", "faiss-ivf"])
+    assert "--peers: unknown ['faiss-ivf']" in capsys.readouterr().err
