@@ -29,11 +29,11 @@ import numpy as np
 
 from nearkit._kernels import load_lightly
 from nearkit._kernels.brute import tile_rdist
-from nearkit._kernels.distances import exact_dist, pair_rdist
+from nearkit._kernels.distances import SAFE_HI, SAFE_LO, SQRT, exact_dist, pair_rdist
 from nearkit._kernels.select import (
     Heap,
+    _push,
     heap_init,
-    heap_push,
     heap_sort_row,
     heap_threshold,
     kth_bound,
@@ -61,6 +61,7 @@ def _brute32_rows(points, queries, self_index, metric, tile, q0, p0, p1, heap):
     est = np.empty(tile, dtype=np.float32)
     upper = np.empty(tile, dtype=np.float32)
     lanes = np.empty(64, dtype=np.float32)
+    found = np.empty(64, dtype=np.int64)
     XT32, m_x, X = points.XT32, points.m_x, points.X
     for t0 in range(p0, p1, tile):
         tl = min(tile, p1 - t0)
@@ -86,22 +87,25 @@ def _brute32_rows(points, queries, self_index, metric, tile, q0, p0, p1, heap):
                     hits += ec[t] - mc[t] <= limit
                 if hits == 0:
                     continue
-                for c1 in range(0, ec.shape[0], 16):
-                    ep = ec[c1:c1 + 16]
-                    mp = mc[c1:c1 + 16]
-                    hits = 0
-                    for t in range(ep.shape[0]):
-                        hits += ep[t] - mp[t] <= limit
-                    if hits == 0:
+                # list the chunk's candidates, then measure and insert them (as
+                # select.offer_tile does)
+                n_found = 0
+                for t in range(ec.shape[0]):
+                    if ec[t] - mc[t] <= limit:
+                        found[n_found] = t
+                        n_found += 1
+                for j in range(n_found):
+                    t = found[j]
+                    i = t0 + c0 + t
+                    if ec[t] - mc[t] > limit or i == skip:
                         continue
-                    for t in range(ep.shape[0]):
-                        if ep[t] - mp[t] <= limit:
-                            i = t0 + c0 + c1 + t
-                            if i == skip:
-                                continue
-                            r = pair_rdist(queries.Q[q], X[i], metric)
-                            heap_push(heap, row, exact_dist(r, queries.Q[q], X[i], metric), r, i)
-                            limit = _limit(heap, row, metric, points.scale_r, mq, bound)
+                    r = pair_rdist(queries.Q[q], X[i], metric)
+                    if metric.correction == SQRT and SAFE_LO <= r <= SAFE_HI:
+                        dist = np.sqrt(r)
+                    else:
+                        dist = exact_dist(r, queries.Q[q], X[i], metric)
+                    _push(heap, row, dist, r, i)
+                    limit = _limit(heap, row, metric, points.scale_r, mq, bound)
 
 
 @numba.njit(nogil=True, cache=True)
