@@ -87,8 +87,8 @@ def _brute32_rows(points, queries, self_index, metric, tile, q0, p0, p1, heap):
                     hits += ec[t] - mc[t] <= limit
                 if hits == 0:
                     continue
-                # list the chunk's candidates, then measure and insert them (as
-                # select.offer_tile does)
+                # list the chunk's candidates, then measure and insert them, with
+                # Euclidean's square root in the loop (as select.offer_tile does, and why)
                 n_found = 0
                 for t in range(ec.shape[0]):
                     if ec[t] - mc[t] <= limit:

@@ -190,8 +190,10 @@ def offer_tile(values, t0, perm, skip, q, XT, metric, heap, row, lanes, column):
                 continue
             # Euclidean's square root spelled out here, ahead of the general definition:
             # measured 1.24-1.27x on the whole search of pima_diabetes and
-            # social_network_ads (one thread), where the same test inside the inlined
-            # exact_dist_column gained nothing
+            # social_network_ads (one thread).  The same test at the top of the inlined
+            # exact_dist_column, with or without the rest split into a second inlined
+            # helper, and with its result assigned before the push, gained nothing (0.73x
+            # and 0.80-0.83x of this form): keep it in the loop (brute32 repeats it)
             if metric.correction == SQRT and SAFE_LO <= r <= SAFE_HI:
                 dist = np.sqrt(r)
             else:
