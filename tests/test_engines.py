@@ -411,3 +411,32 @@ def test_read_only_and_unaligned_arrays_take_no_new_kernel_signature(algorithm, 
         for have, want in zip(got, expected):
             np.testing.assert_array_equal(have, want)
     assert _signature_counts() == counts
+
+
+def test_candidate_masks_and_lane_bounds():
+    """The helpers every engine filters with: ``below_mask`` sets exactly the bits of the
+    values at or below the limit (up to 64, bit 63 included), ``lowest_bit`` takes them
+    lowest first, and ``kth_bound`` is never below the k-th smallest value for every lane
+    count (8, 16, 64) and length (no bound with fewer values than lanes)."""
+    from nearkit._kernels.select import below_mask, kth_bound, lowest_bit
+
+    rng = np.random.default_rng(11)
+    for n in (1, 2, 7, 31, 63, 64):
+        values = rng.integers(0, 4, size=n).astype(float)  # ties at the limit
+        for limit in (-1.0, 0.0, 1.0, 3.0):
+            mask = below_mask(values, limit)  # (numba returns a uint64 as a Python int)
+            listed = []
+            while mask:
+                t, mask = lowest_bit(np.uint64(mask))
+                listed.append(t)
+            assert listed == list(np.flatnonzero(values <= limit))
+    lanes = np.empty(64)
+    for n in (7, 8, 15, 16, 63, 64, 65, 320, 1000):
+        values = rng.integers(0, 50, size=n).astype(float)
+        for k in (1, 5, 8, 9, 16, 17, 64, 65):
+            bound = kth_bound(values, k, lanes)
+            if k > n or k > 64:
+                assert bound == np.inf
+            else:
+                assert bound >= np.sort(values)[k - 1]
+                assert (bound == np.inf) == (n < (8 if k <= 8 else 16 if k <= 16 else 64))

@@ -37,6 +37,7 @@ from nearkit._kernels.select import (
     heap_sort_row,
     heap_threshold,
     kth_bound,
+    lowest_bit,
 )
 
 #: the training side: float32 copies transposed (d, n), their margins ``m_x`` (n,), the
@@ -61,7 +62,6 @@ def _brute32_rows(points, queries, self_index, metric, tile, q0, p0, p1, heap):
     est = np.empty(tile, dtype=np.float32)
     upper = np.empty(tile, dtype=np.float32)
     lanes = np.empty(64, dtype=np.float32)
-    found = np.empty(64, dtype=np.int64)
     XT32, m_x, X = points.XT32, points.m_x, points.X
     for t0 in range(p0, p1, tile):
         tl = min(tile, p1 - t0)
@@ -82,20 +82,14 @@ def _brute32_rows(points, queries, self_index, metric, tile, q0, p0, p1, heap):
             for c0 in range(0, tl, 64):
                 ec = e[c0:c0 + 64]
                 mc = mx[c0:c0 + 64]
-                hits = 0
+                # the chunk's candidates as the bits of a mask, then measured and inserted
+                # lowest bit first, with Euclidean's square root in the loop (as
+                # select.offer_tile does, and why)
+                mask = np.uint64(0)
                 for t in range(ec.shape[0]):
-                    hits += ec[t] - mc[t] <= limit
-                if hits == 0:
-                    continue
-                # list the chunk's candidates, then measure and insert them, with
-                # Euclidean's square root in the loop (as select.offer_tile does, and why)
-                n_found = 0
-                for t in range(ec.shape[0]):
-                    if ec[t] - mc[t] <= limit:
-                        found[n_found] = t
-                        n_found += 1
-                for j in range(n_found):
-                    t = found[j]
+                    mask |= np.uint64(ec[t] - mc[t] <= limit) << np.uint64(t)
+                while mask:
+                    t, mask = lowest_bit(mask)
                     i = t0 + c0 + t
                     if ec[t] - mc[t] > limit or i == skip:
                         continue

@@ -40,11 +40,15 @@ import numpy as np
 
 from nearkit._kernels import load_lightly
 from nearkit._kernels.distances import exact_dist, pair_rdist, widen
-from nearkit._kernels.select import Heap, heap_init, heap_push, heap_sort_row, order_of
+from nearkit._kernels.select import (
+    Heap,
+    heap_init,
+    heap_push,
+    heap_sort_row,
+    lowest_bit,
+    order_of,
+)
 from nearkit._kernels.tiled import CHUNK, box_bounds, home_tiles
-
-#: second-level pre-filter width inside a chunk that holds a candidate
-SUB = 16
 
 #: the float32 side of the tiles: ``tiles32`` (n_padded, d) centred points scaled by a power
 #: of two (padding rows zero), ``w32`` (n_padded,) ``||x||^2 (1 - c)`` rounded down (padding
@@ -157,32 +161,24 @@ def _scan(w, g, s0, perm, gtiles, queries, gqueries, q, metric, heap, row):
     Xp = gtiles.Xp
     limit = _limit(heap, row, metric, gtiles.scale2, slack)
     for c0 in range(0, w.shape[0], CHUNK):
-        # vectorised tests of a chunk, then of its sub-chunks, before the scalar loop
-        # (slicing before indexing lets LLVM vectorise)
+        # the chunk's candidates as the bits of a mask (one vectorised pass; slicing before
+        # indexing lets LLVM vectorise), then re-measured lowest bit first (as
+        # select.offer_tile does)
         wc = w[c0:c0 + CHUNK]
         gc = g[c0:c0 + CHUNK]
-        hits = 0
+        mask = np.uint64(0)
         for t in range(CHUNK):
-            hits += wc[t] - np.float32(2.0) * gc[t] <= limit
-        if hits == 0:
-            continue
-        for c1 in range(c0, c0 + CHUNK, SUB):
-            ws = w[c1:c1 + SUB]
-            gs = g[c1:c1 + SUB]
-            hits = 0
-            for t in range(SUB):
-                hits += ws[t] - np.float32(2.0) * gs[t] <= limit
-            if hits == 0:
+            mask |= np.uint64(wc[t] - np.float32(2.0) * gc[t] <= limit) << np.uint64(t)
+        while mask:
+            t, mask = lowest_bit(mask)
+            if wc[t] - np.float32(2.0) * gc[t] > limit:
                 continue
-            for t in range(SUB):
-                if ws[t] - np.float32(2.0) * gs[t] <= limit:
-                    pos = s0 + c1 + t
-                    idx = perm[pos]
-                    if idx < 0 or pos == self_pos:
-                        continue
-                    r = pair_rdist(query, Xp[pos], metric)
-                    heap_push(heap, row, exact_dist(r, query, Xp[pos], metric), r, idx)
-                    limit = _limit(heap, row, metric, gtiles.scale2, slack)
-
+            pos = s0 + c0 + t
+            idx = perm[pos]
+            if idx < 0 or pos == self_pos:
+                continue
+            r = pair_rdist(query, Xp[pos], metric)
+            heap_push(heap, row, exact_dist(r, query, Xp[pos], metric), r, idx)
+            limit = _limit(heap, row, metric, gtiles.scale2, slack)
 
 load_lightly(globals())

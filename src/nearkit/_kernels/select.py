@@ -15,6 +15,19 @@ import numba
 import numpy as np
 
 from nearkit._kernels import load_lightly
+
+try:  # LLVM's count of trailing zero bits (one instruction), as a numba intrinsic
+    from numba.cpython.unsafe.numbers import trailing_zeros
+except ImportError:  # pragma: no cover - a numba without it: a loop
+    trailing_zeros = None
+if trailing_zeros is None or numba.config.DISABLE_JIT:
+    @numba.njit(cache=True)
+    def trailing_zeros(x):
+        """Number of trailing zero bits of the non-zero uint64 ``x``."""
+        n = 0
+        while not (x >> np.uint64(n)) & np.uint64(1):
+            n += 1
+        return n
 from nearkit._kernels.distances import SAFE_HI, SAFE_LO, SQRT, exact_dist_column, widen
 
 INDEX_SENTINEL = np.iinfo(np.int64).max
@@ -102,7 +115,7 @@ def heap_threshold(heap, row, metric):
 def _sorted_lane_minima(bits, k, lane_bits):
     """Core of :func:`kth_bound` on the values' bit patterns; False when there is no bound."""
     n = bits.shape[0]
-    n_lanes = 16 if k <= 16 else 64
+    n_lanes = 8 if k <= 8 else 16 if k <= 16 else 64
     if k > 64 or n < n_lanes:
         return False
     seg = n // n_lanes
@@ -124,13 +137,17 @@ def _sorted_lane_minima(bits, k, lane_bits):
 def kth_bound(values, k, lanes):
     """An upper bound on the k-th smallest of ``values`` (all >= +0.0 or +inf), in one pass.
 
-    ``values`` is cut into L contiguous segments (L = 16 for k <= 16, 64 for k <= 64); their
-    minima are L distinct entries, so when k <= L their k-th smallest is at least the k-th
-    smallest value: an entry strictly above it has k entries strictly below it and can never
-    be among the k best.  Non-negative floats order like their bit patterns as integers, and
-    an integer minimum vectorises where a float one does not (measured 1.8x).  ``lanes`` is
-    scratch of the values' dtype (float64 or float32) and length >= 64.  Returns +inf when
-    there is no bound (k > 64, or fewer than L values).
+    ``values`` is cut into L contiguous segments (L = 8 for k <= 8, 16 for k <= 16, 64 for
+    k <= 64); their minima are L distinct entries, so when k <= L their k-th smallest is at
+    least the k-th smallest value: an entry strictly above it has k entries strictly below
+    it and can never be among the k best.  Non-negative floats order like their bit patterns
+    as integers, and an integer minimum vectorises where a float one does not (measured
+    1.8x).  Fewer, longer segments cost less per value (each segment's vectorised minimum
+    has a fixed start-up and remainder), and for k = 5 the bound barely loosens: about 6.4
+    values of a 320-value tile lie at or below it with 8 segments against 5.6 with 16 (the
+    whole search measured 1.09x on social_network_ads and 1.08x on pima_diabetes).
+    ``lanes`` is scratch of the values' dtype (float64 or float32) and length >= 64.
+    Returns +inf when there is no bound (k > 64, or fewer than L values).
     """
     if values.itemsize == 4:
         found = _sorted_lane_minima(values.view(np.int32), k, lanes.view(np.int32))
@@ -160,29 +177,18 @@ def offer_tile(values, t0, perm, skip, q, XT, metric, heap, row, lanes, column):
     bound = kth_bound(values, heap.dist.shape[1], lanes)
     # filter against the widened surrogate, decide on the full key (see widen)
     top_r = widen(min(bound, heap.rdist[row, 0]), metric)
-    found = lanes.view(np.int64)  # (free once the bound is read: a chunk's candidates)
     for c0 in range(0, tl, 64):
         chunk = values[c0:min(tl, c0 + 64)]
-        # a vectorised pre-test of the chunk: most chunks hold no candidate (a second level
-        # of 16-point pieces measured 1.1-1.2x slower on social_network_ads and
-        # pima_diabetes on an AVX2 machine)
-        hits = 0
-        for t in range(chunk.shape[0]):
-            hits += chunk[t] <= top_r
-        if hits == 0:
-            continue
-        # list the chunk's candidates, then measure and insert them: the listing loop only
-        # compares, clear of the exact distance's code (measured on an AVX-512 machine, one
-        # thread, interleaved in one process: the whole search 1.05x on social_network_ads
-        # and 1.06x on pima_diabetes)
-        n_found = 0
-        for t in range(chunk.shape[0]):
-            if chunk[t] <= top_r:
-                found[n_found] = t
-                n_found += 1
-        for j in range(n_found):
-            r = chunk[found[j]]
-            i = t0 + c0 + found[j]
+        # the chunk's candidates as the bits of a mask, in one vectorised pass, then taken
+        # lowest bit first: most chunks hold none, the rest a few (measured on an Intel
+        # AVX-512 machine, one thread, against a pre-test that counted the candidates and a
+        # second pass that listed them: the whole search 1.27x on social_network_ads and
+        # 1.18x on pima_diabetes)
+        mask = below_mask(chunk, top_r)
+        while mask:
+            t, mask = lowest_bit(mask)
+            r = chunk[t]
+            i = t0 + c0 + t
             if r > top_r or i == skip:
                 continue
             idx = i if perm.shape[0] == 0 else perm[i]
@@ -200,6 +206,23 @@ def offer_tile(values, t0, perm, skip, q, XT, metric, heap, row, lanes, column):
                 dist = exact_dist_column(r, q, XT, i, metric, column)
             _push(heap, row, dist, r, idx)
             top_r = widen(min(bound, heap.rdist[row, 0]), metric)
+
+
+@numba.njit(inline="always", cache=True)
+def below_mask(values, limit):
+    """Bit ``t`` set where ``values[t] <= limit`` (at most 64 values), as a uint64: one
+    pass that vectorises (compares, shifts and an OR reduction)."""
+    mask = np.uint64(0)
+    for t in range(values.shape[0]):
+        mask |= np.uint64(values[t] <= limit) << np.uint64(t)
+    return mask
+
+
+@numba.njit(inline="always", cache=True)
+def lowest_bit(mask):
+    """``(t, rest)``: the position of the lowest set bit of the non-zero uint64 ``mask``,
+    and ``mask`` without it."""
+    return np.int64(trailing_zeros(mask)), mask & (mask - np.uint64(1))
 
 
 @numba.njit(cache=True)
