@@ -440,3 +440,20 @@ def test_candidate_masks_and_lane_bounds():
             else:
                 assert bound >= np.sort(values)[k - 1]
                 assert (bound == np.inf) == (n < (8 if k <= 8 else 16 if k <= 16 else 64))
+
+
+@pytest.mark.parametrize("algorithm", ["brute", "tiled", "gemm"])
+def test_every_k_across_the_chunk_minima_bound(algorithm):
+    """The offers' bound comes from the 64-value chunk minima when a tile has at least k
+    chunks, from lane minima when it has fewer, and there is none beyond k = 64: every k
+    around those limits, on tie-heavy data, equals the reference."""
+    rng = np.random.default_rng(12)
+    X = rng.integers(0, 5, size=(1000, 3)).astype(float)
+    Q = rng.integers(0, 5, size=(40, 3)).astype(float)
+    for n in (300, 1000):
+        for k in (1, 5, 8, 9, 16, 17, 64, 65, 100):
+            model = KNNClassifier(k, algorithm=algorithm).fit(X[:n], np.arange(n) % 2)
+            dist, ind = model.kneighbors(Q)
+            ref_dist, ref_ind = reference_kneighbors(X[:n], Q, k)
+            np.testing.assert_array_equal(ind, ref_ind)
+            np.testing.assert_array_equal(dist, ref_dist)

@@ -21,7 +21,7 @@ import numpy as np
 
 from nearkit._kernels import load_lightly
 from nearkit._kernels.distances import ABS, MAX, POWER, SQUARES
-from nearkit._kernels.select import Heap, heap_init, heap_sort_row, offer_tile
+from nearkit._kernels.select import Heap, heap_init, heap_sort_row, offer_scratch, offer_tile
 
 
 @numba.njit(inline="always", cache=True)
@@ -204,7 +204,7 @@ def tile_rdist(XT, q, t0, tl, kind, p, acc):
 def _brute_rows(XT, Q, self_index, q0, p0, p1, tile, metric, heap):
     """Offer training points p0 .. p1-1 to the heap rows of queries q0, q0 + 1, ..."""
     acc = np.empty(tile)
-    lanes = np.empty(64)
+    lanes = np.empty(offer_scratch(tile))
     column = np.empty(XT.shape[0])
     no_perm = np.empty(0, dtype=np.int64)
     for t0 in range(p0, p1, tile):

@@ -46,6 +46,7 @@ from nearkit._kernels.select import (
     heap_push,
     heap_sort_row,
     lowest_bit,
+    offer_scratch,
     order_of,
 )
 from nearkit._kernels.tiled import CHUNK, box_bounds, home_tiles
@@ -100,7 +101,7 @@ def _gemm_block(tiles, gtiles, queries, gqueries, metric, q0, max_width, heap):
     nb = heap.dist.shape[0]
     heap_init(heap)
     acc = np.empty(max_width)
-    lanes = np.empty(64)
+    lanes = np.empty(offer_scratch(max_width))
     column = np.empty(tiles.XT.shape[0])
     home_tiles(tiles, queries, q0, metric, heap, acc, lanes, column)
     lower = np.empty((n_tiles, nb))

@@ -23,7 +23,14 @@ import numpy as np
 from nearkit._kernels import load_lightly
 from nearkit._kernels.brute import tile_rdist
 from nearkit._kernels.distances import accumulate, widen
-from nearkit._kernels.select import Heap, heap_init, heap_sort_row, offer_tile, order_of
+from nearkit._kernels.select import (
+    Heap,
+    heap_init,
+    heap_sort_row,
+    offer_scratch,
+    offer_tile,
+    order_of,
+)
 
 #: training points in tile order: ``XT`` (d, n_padded) transposed, padding columns +inf;
 #: ``perm`` (n_padded,) training index of each position (increasing within a tile, -1 for
@@ -193,7 +200,7 @@ def tiled_knn(tiles, queries, metric, query_block, b0, b1, out):
     tile_start = tiles.tile_start
     n_tiles = tile_start.shape[0] - 1
     acc = np.empty(np.max(tile_start[1:] - tile_start[:-1]))
-    lanes = np.empty(64)
+    lanes = np.empty(offer_scratch(acc.shape[0]))
     column = np.empty(tiles.XT.shape[0])
     for b in range(b0, b1):
         q0 = b * query_block
