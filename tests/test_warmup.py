@@ -434,6 +434,50 @@ def test_a_warm_process_loads_the_kernels_without_numbas_refresh(tmp_path):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX paths in the child's script")
+def test_a_search_that_waits_loads_the_kernels_while_it_cuts_the_tiles(tmp_path):
+    """A warm process whose first 'gemm' search is too large for NumPy: the kernels start
+    loading on a background thread, by their cached signatures (no tiny searches, which
+    would wait for the build lock the tile cut holds), before the search cuts its tiles;
+    the answer is the reference's."""
+    script = textwrap.dedent("""
+        import numpy as np
+        import nearkit._compile as compile_module
+        from nearkit import NearestNeighbors
+        from nearkit.search import _warmup
+
+        _warmup.NUMPY_MAX_WORK_CACHED.update(expansion=0, pairs=0)  # NumPy declines
+
+        def searched(name):
+            raise AssertionError(f"kernel path {{name}} loaded by searches")
+
+        compile_module.compile_path = searched
+        loaded, load_cached = [], _warmup._load_cached
+        _warmup._load_cached = lambda kernels: loaded.append(load_cached(kernels)) or loaded[-1]
+        rng = np.random.default_rng(3)
+        X = rng.integers(0, 6, size=(3000, 5)) + rng.normal(size=(3000, 5)) * 0.01
+        model = NearestNeighbors(n_neighbors=5, algorithm="gemm").fit(X)
+        dist, ind = model.kneighbors(X[:200] + 0.5)
+        loader = _warmup._loading.get("gemm")
+        _warmup.wait()
+        print(loader is not None, loaded, model.algorithm_)
+        np.savez({path!r}, dist=dist, ind=ind)
+    """)
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 6, size=(3000, 5)) + rng.normal(size=(3000, 5)) * 0.01
+    # answered by the kernels here, which puts them in the cache the child reads
+    NearestNeighbors(n_neighbors=5, algorithm="gemm").fit(X).kneighbors(X[:20])
+    path = str(tmp_path / "found.npz")
+    out = subprocess.run([sys.executable, "-c", script.format(path=path)],
+                         env={**os.environ, "NEARKIT_JIT": "background"}, capture_output=True,
+                         text=True, timeout=600, check=True).stdout.split("\n")
+    assert out[0] == "True [True] gemm"
+    ref_dist, ref_ind = reference_kneighbors(X, X[:200] + 0.5, 5)
+    with np.load(path) as found:
+        np.testing.assert_array_equal(found["ind"], ref_ind)
+        np.testing.assert_array_equal(found["dist"], ref_dist)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX paths in the child's script")
 def test_numba_disable_jit_runs_the_kernels_as_python(tmp_path):
     """``NUMBA_DISABLE_JIT=1`` (numba's debugging switch) makes the kernels plain Python
     functions: they are live at once (no dispatcher to compile or load) and answer as the

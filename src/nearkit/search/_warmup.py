@@ -9,7 +9,10 @@ identical results) when that is quicker than waiting for them: up to
 makes the kernels live: it loads them from the disk cache, or, when the cache holds none,
 has a child process compile them into the cache first (so the compile takes no time from
 this process's GIL), then loads them.  Other searches wait for the kernels on the calling
-thread, as does everything when ``NEARKIT_JIT=wait`` is set in the environment.
+thread, as does everything when ``NEARKIT_JIT=wait`` is set in the environment; a search
+that waits for cached kernels and has a deferred build to finish first (the tiles of the
+'gemm' engine) starts their load on the background thread before it cuts the tiles
+(:func:`preload`).
 
 One compile at a time per cache: the child holds an exclusive lock on a file in numba's cache
 folder (:data:`LOCK_NAME`, inherited from the process that started it, so it outlives a
@@ -105,12 +108,46 @@ LOCK_NAME = "nearkit-compile.lock"
 def _make_live(path, kernels):
     from nearkit._compile import compile_path
 
+    if all(_cached(kernel) for kernel in kernels) and _load_cached(kernels):
+        return
     if not all(_cached(kernel) for kernel in kernels):
         with compile_lock(lock_path(kernels)) as fd:
             # re-checked under the lock: the holder we waited for may have compiled them
             if not all(_cached(kernel) for kernel in kernels):
                 compile_in_child(path, fd)
     compile_path(path)  # loads from the cache the child filled (or compiles)
+
+
+def _load_cached(kernels):
+    """Load every signature of ``kernels`` that numba's disk cache holds for this machine,
+    without running a search (numba internals; False when they cannot be read or hold no
+    such signature: the caller then runs the path's tiny searches, which load them too).
+
+    A search's own deferred build (the tiles of the 'gemm' engine) takes nearkit's build
+    lock, which the tiny searches would wait for: loading by signature lets the load run
+    while the calling thread cuts the tiles (:func:`preload`)."""
+    try:
+        for kernel in kernels:
+            magic = kernel.targetctx.codegen().magic_tuple()
+            signatures = [key[0] for key in kernel._cache._cache_file._load_index()
+                          if key[1] == magic]
+            if not signatures:
+                return False
+            for signature in signatures:
+                kernel.compile(signature)
+    except Exception:  # noqa: BLE001 - any change of numba's internals: the searches
+        return False
+    return True
+
+
+def preload(path, kernels):
+    """Start loading the kernels of ``path`` in the background when the disk cache holds
+    them all and searches do not answer by NumPy meanwhile (not :func:`waits`): the caller
+    is about to wait for them, and does the work it can do without them (a deferred build)
+    while they load.  Never starts a compile: a cache miss is compiled by the search that
+    needs it, on its own thread, as before."""
+    if not waits() and all(map(_cached, kernels)):
+        start(path, kernels)
 
 
 def compile_in_child(path, lock_fd=None):
