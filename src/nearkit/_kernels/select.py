@@ -145,7 +145,9 @@ def kth_bound(values, k, lanes):
     1.8x).  Fewer, longer segments cost less per value (each segment's vectorised minimum
     has a fixed start-up and remainder), and for k = 5 the bound barely loosens: about 6.4
     values of a 320-value tile lie at or below it with 8 segments against 5.6 with 16 (the
-    whole search measured 1.09x on social_network_ads and 1.08x on pima_diabetes).
+    whole search measured 1.09x on social_network_ads and 1.08x on pima_diabetes when
+    :func:`offer_tile` took its bound from here; it now does so only for tiles with fewer
+    64-value chunks than k, and the float32 sweep and the 'projected' engine use it).
     ``lanes`` is scratch of the values' dtype (float64 or float32) and length >= 64.
     Returns +inf when there is no bound (k > 64, or fewer than L values).
     """
