@@ -15,6 +15,7 @@ import numba
 import numpy as np
 
 from nearkit._kernels import load_lightly
+from nearkit._kernels.distances import SAFE_HI, SAFE_LO, SQRT, exact_dist_column, widen
 
 try:  # LLVM's count of trailing zero bits (one instruction), as a numba intrinsic
     from numba.cpython.unsafe.numbers import trailing_zeros
@@ -28,7 +29,6 @@ if trailing_zeros is None or numba.config.DISABLE_JIT:
         while not (x >> np.uint64(n)) & np.uint64(1):
             n += 1
         return n
-from nearkit._kernels.distances import SAFE_HI, SAFE_LO, SQRT, exact_dist_column, widen
 
 INDEX_SENTINEL = np.iinfo(np.int64).max
 
