@@ -417,7 +417,7 @@ def test_candidate_masks_and_lane_bounds():
     """The helpers every engine filters with: ``below_mask`` sets exactly the bits of the
     values at or below the limit (up to 64, bit 63 included), ``lowest_bit`` takes them
     lowest first, and ``kth_bound`` is never below the k-th smallest value for every lane
-    count (8, 16, 64) and length (no bound with fewer values than lanes)."""
+    count (16, 64) and length (no bound with fewer values than lanes)."""
     from nearkit._kernels.select import below_mask, kth_bound, lowest_bit
 
     rng = np.random.default_rng(11)
@@ -439,7 +439,7 @@ def test_candidate_masks_and_lane_bounds():
                 assert bound == np.inf
             else:
                 assert bound >= np.sort(values)[k - 1]
-                assert (bound == np.inf) == (n < (8 if k <= 8 else 16 if k <= 16 else 64))
+                assert (bound == np.inf) == (n < (16 if k <= 16 else 64))
 
 
 @pytest.mark.parametrize("algorithm", ["brute", "tiled", "gemm"])

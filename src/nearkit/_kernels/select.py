@@ -115,7 +115,7 @@ def heap_threshold(heap, row, metric):
 def _sorted_lane_minima(bits, k, lane_bits):
     """Core of :func:`kth_bound` on the values' bit patterns; False when there is no bound."""
     n = bits.shape[0]
-    n_lanes = 8 if k <= 8 else 16 if k <= 16 else 64
+    n_lanes = 16 if k <= 16 else 64
     if k > 64 or n < n_lanes:
         return False
     seg = n // n_lanes
@@ -137,17 +137,15 @@ def _sorted_lane_minima(bits, k, lane_bits):
 def kth_bound(values, k, lanes):
     """An upper bound on the k-th smallest of ``values`` (all >= +0.0 or +inf), in one pass.
 
-    ``values`` is cut into L contiguous segments (L = 8 for k <= 8, 16 for k <= 16, 64 for
-    k <= 64); their minima are L distinct entries, so when k <= L their k-th smallest is at
-    least the k-th smallest value: an entry strictly above it has k entries strictly below
-    it and can never be among the k best.  Non-negative floats order like their bit patterns
-    as integers, and an integer minimum vectorises where a float one does not (measured
-    1.8x).  Fewer, longer segments cost less per value (each segment's vectorised minimum
-    has a fixed start-up and remainder), and for k = 5 the bound barely loosens: about 6.4
-    values of a 320-value tile lie at or below it with 8 segments against 5.6 with 16 (the
-    whole search measured 1.09x on social_network_ads and 1.08x on pima_diabetes when
-    :func:`offer_tile` took its bound from here; it now does so only for tiles with fewer
-    64-value chunks than k, and the float32 sweep and the 'projected' engine use it).
+    ``values`` is cut into L contiguous segments (L = 16 for k <= 16, 64 for k <= 64); their
+    minima are L distinct entries, so when k <= L their k-th smallest is at least the k-th
+    smallest value: an entry strictly above it has k entries strictly below it and can never
+    be among the k best.  Non-negative floats order like their bit patterns as integers, and
+    an integer minimum vectorises where a float one does not (measured 1.8x).  (8 segments
+    for k <= 8 cost less per value on a 320-value tile, 1.08-1.09x on the whole small-table
+    search when :func:`offer_tile` took its bound from here, but loosen the bound on long
+    arrays: the 'projected' engine on 8,000 dense points measured 0.94-0.96x.  Offers now
+    bound by chunk minima, and come here only for tiles with fewer 64-value chunks than k.)
     ``lanes`` is scratch of the values' dtype (float64 or float32) and length >= 64.
     Returns +inf when there is no bound (k > 64, or fewer than L values).
     """
