@@ -31,12 +31,14 @@ Each target is printed beside its peers measured in the same process:
 
 plus ``algorithm='auto'`` against the fastest nearkit engine on synthetic shapes (uniform,
 Gaussian, clustered, mixed discrete; 100 to 1,000,000 rows; 3 to 200 features)
-(``--only auto``).  Every figure is printed, met or not; ``--json`` stores them.
+(``--only auto``), and the brute-force search kernel alone on the two small tables
+(``--only kernel``, a diagnostic).  Every figure is printed, met or not; ``--json`` stores
+them.
 
 Usage::
 
     NEARKIT_DATA=../shared/datasets python benchmarks/bench_engines.py [--repeats 5]
-        [--only 1,2,3,4,latency,memory,exactness,options,auto] [--datasets a,b]
+        [--only 1,2,3,4,latency,memory,exactness,options,auto,kernel] [--datasets a,b]
         [--peers p,q] [--quick] [--json out.json]
 
 Timings are medians over ``--repeats`` runs, engines interleaved within each run
@@ -483,10 +485,51 @@ def target_auto(args, results):
     console.print(table)
 
 
+
+def target_kernel(args, results):
+    """The brute-force search kernel alone on the small tables: one thread, called through
+    its compiled entry point (no validation, vote or dispatch around it), the tables' calls
+    interleaved; median microseconds a call.  The figure the README's small-table analysis
+    quotes (a diagnostic, no target)."""
+    import time
+
+    from nearkit import NearestNeighbors
+    from nearkit._kernels.brute import brute_knn
+    from nearkit._kernels.select import empty_heap
+
+    calls = 50 if args.quick else 2000
+    entries = {}
+    for name in ("social_network_ads", "pima_diabetes"):
+        if name not in args.datasets:
+            continue
+        X, _, Q = quick_split(name, args.quick)
+        index = NearestNeighbors(n_neighbors=K, algorithm="brute").fit(X)._index
+        if index._XT is None:  # (the float32 sweep: a table of 2,048 rows or more)
+            continue
+        points, self_index = index._queries(Q, 1)
+        n_blocks = -(-points.shape[0] // 64)
+        call = (index._XT, points, self_index, index.metric.kernel, index.tile, 64, 0,
+                n_blocks, empty_heap(points.shape[0], K))
+        brute_knn(*call)  # compiles or loads it
+        typed = tuple(brute_knn.typeof_pyval(arg) for arg in call)
+        entries[name] = (brute_knn.overloads[typed].entry_point, call)
+    times = {name: [] for name in entries}
+    for _ in range(calls):
+        for name, (entry, call) in entries.items():
+            start = time.perf_counter()
+            entry(*call)
+            times[name].append(time.perf_counter() - start)
+    medians = {name: float(np.median(t)) * 1e6 for name, t in times.items()}
+    results["kernel_us"] = medians
+    console.print("kernel: the brute-force search alone, one thread, median of "
+                  f"{calls} interleaved calls: " + ", ".join(
+                      f"{name} {us:.1f} us" for name, us in medians.items()))
+
+
 TARGETS = {
     "1": target_datasets, "2": target_dense, "3": target_start, "latency": target_latency,
     "memory": target_memory, "exactness": target_exactness, "options": target_options,
-    "auto": target_auto,
+    "auto": target_auto, "kernel": target_kernel,
 }
 #: other names of the targets: issue 14's numbers (4 is measured with 3, 5 is three tables)
 ALIASES = {"4": ["3"], "5": ["latency", "memory", "exactness"], "datasets": ["1"],

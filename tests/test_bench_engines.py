@@ -214,7 +214,7 @@ def test_measurement_helpers():
 
 def test_the_target_script_runs_the_dense_and_latency_targets(tmp_path):
     """``benchmarks/bench_engines.py --quick`` (a smoke run, not a measurement) completes the
-    dense-data and single-row targets and writes their records (the dense target had
+    dense-data and single-row targets and the kernel diagnostic, and writes their records (the dense target had
     stopped on a changed return value)."""
     import json
     import subprocess
@@ -223,7 +223,7 @@ def test_the_target_script_runs_the_dense_and_latency_targets(tmp_path):
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_engines.py"
     out = tmp_path / "targets.json"
-    done = subprocess.run([sys.executable, str(script), "--only", "2,latency", "--quick",
+    done = subprocess.run([sys.executable, str(script), "--only", "2,latency,kernel", "--quick",
                            "--repeats", "1", "--json", str(out)], capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -233,6 +233,8 @@ def test_the_target_script_runs_the_dense_and_latency_targets(tmp_path):
     if "faiss-flatl2" in results["dense"]["times_s"]:
         assert len(results["dense"]["speedup_per_run"]) == 1
     assert results["latency_us"]["p50"] > 0
+    assert set(results["kernel_us"]) == {"social_network_ads", "pima_diabetes"}
+    assert min(results["kernel_us"].values()) > 0
 
 
 def test_the_target_script_takes_a_subset_of_peers(capsys):

@@ -31,8 +31,10 @@ from nearkit._kernels import load_lightly
 from nearkit._kernels.brute import tile_rdist
 from nearkit._kernels.distances import SAFE_HI, SAFE_LO, SQRT, exact_dist, pair_rdist
 from nearkit._kernels.select import (
+    LANES,
     Heap,
     _push,
+    estimate_mask,
     heap_init,
     heap_sort_row,
     heap_threshold,
@@ -61,7 +63,7 @@ def _brute32_rows(points, queries, self_index, metric, tile, q0, p0, p1, heap):
     k = heap.dist.shape[1]
     est = np.empty(tile, dtype=np.float32)
     upper = np.empty(tile, dtype=np.float32)
-    lanes = np.empty(64, dtype=np.float32)
+    lanes = np.empty(LANES, dtype=np.float32)
     XT32, m_x, X = points.XT32, points.m_x, points.X
     for t0 in range(p0, p1, tile):
         tl = min(tile, p1 - t0)
@@ -85,9 +87,7 @@ def _brute32_rows(points, queries, self_index, metric, tile, q0, p0, p1, heap):
                 # the chunk's candidates as the bits of a mask, then measured and inserted
                 # lowest bit first, with Euclidean's square root in the loop (as
                 # select.offer_tile does, and why)
-                mask = np.uint64(0)
-                for t in range(ec.shape[0]):
-                    mask |= np.uint64(ec[t] - mc[t] <= limit) << np.uint64(t)
+                mask = estimate_mask(ec, mc, np.float32(1.0), limit)
                 while mask:
                     t, mask = lowest_bit(mask)
                     i = t0 + c0 + t

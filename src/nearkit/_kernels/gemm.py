@@ -42,6 +42,7 @@ from nearkit._kernels import load_lightly
 from nearkit._kernels.distances import exact_dist, pair_rdist, widen
 from nearkit._kernels.select import (
     Heap,
+    estimate_mask,
     heap_init,
     heap_push,
     heap_sort_row,
@@ -162,14 +163,11 @@ def _scan(w, g, s0, perm, gtiles, queries, gqueries, q, metric, heap, row):
     Xp = gtiles.Xp
     limit = _limit(heap, row, metric, gtiles.scale2, slack)
     for c0 in range(0, w.shape[0], CHUNK):
-        # the chunk's candidates as the bits of a mask (one vectorised pass; slicing before
-        # indexing lets LLVM vectorise), then re-measured lowest bit first (as
-        # select.offer_tile does)
+        # the chunk's candidates as the bits of a mask, then re-measured lowest bit first
+        # (as select.offer_tile does; slicing before indexing lets LLVM vectorise)
         wc = w[c0:c0 + CHUNK]
         gc = g[c0:c0 + CHUNK]
-        mask = np.uint64(0)
-        for t in range(CHUNK):
-            mask |= np.uint64(wc[t] - np.float32(2.0) * gc[t] <= limit) << np.uint64(t)
+        mask = estimate_mask(wc, gc, np.float32(2.0), limit)
         while mask:
             t, mask = lowest_bit(mask)
             if wc[t] - np.float32(2.0) * gc[t] > limit:

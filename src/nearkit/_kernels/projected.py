@@ -25,7 +25,7 @@ import numpy as np
 
 from nearkit._kernels import load_lightly
 from nearkit._kernels.distances import exact_dist, pair_rdist, widen
-from nearkit._kernels.select import Heap, heap_init, heap_push, heap_sort_row, kth_bound
+from nearkit._kernels.select import LANES, Heap, heap_init, heap_push, heap_sort_row, kth_bound
 
 #: training side: points ``X`` (n, d), projections ``Z`` (n, r), ``z2`` their squared
 #: norms, ``w_norm`` the centred points' norms
@@ -56,7 +56,7 @@ def projected_knn(points, queries, self_index, metric, c, kappa, query_block, b0
     n = points.X.shape[0]
     G = np.empty((query_block, n))
     bound = np.empty(n)
-    lanes = np.empty(64)
+    lanes = np.empty(LANES)
     for b in range(b0, b1):
         q0 = b * query_block
         q1 = min(m, q0 + query_block)

@@ -111,25 +111,44 @@ def heap_threshold(heap, row, metric):
     return widen(heap.rdist[row, 0], metric)
 
 
+#: scratch lanes of :func:`kth_bound` (its most segments, and the most k it bounds)
+LANES = 64
+
+
+@numba.njit(inline="always", cache=True)
+def _least(part):
+    """The minimum of the non-empty array ``part``."""
+    low = part[0]
+    for t in range(1, part.shape[0]):
+        low = min(low, part[t])
+    return low
+
+
+@numba.njit(inline="always", cache=True)
+def _keep_smallest(best, count, k, low):
+    """Offer ``low`` to ``best``, which holds, ascending, the ``min(count, k)`` smallest of
+    the ``count`` values offered before it: after this, those of ``count + 1``."""
+    j = min(count, k)
+    if j == k:
+        if low >= best[k - 1]:
+            return  # (most offers, once k are held)
+        j = k - 1
+    while j > 0 and best[j - 1] > low:
+        best[j] = best[j - 1]
+        j -= 1
+    best[j] = low
+
+
 @numba.njit(inline="always", cache=True)
 def _sorted_lane_minima(bits, k, lane_bits):
     """Core of :func:`kth_bound` on the values' bit patterns; False when there is no bound."""
     n = bits.shape[0]
-    n_lanes = 16 if k <= 16 else 64
-    if k > 64 or n < n_lanes:
+    n_lanes = 16 if k <= 16 else LANES
+    if k > LANES or n < n_lanes:
         return False
     seg = n // n_lanes
     for lane in range(n_lanes):
-        part = bits[lane * seg:(lane + 1) * seg]
-        low = part[0]
-        for t in range(1, seg):
-            low = min(low, part[t])
-        # insertion into the sorted lane minima
-        j = lane
-        while j > 0 and lane_bits[j - 1] > low:
-            lane_bits[j] = lane_bits[j - 1]
-            j -= 1
-        lane_bits[j] = low
+        _keep_smallest(lane_bits, lane, k, _least(bits[lane * seg:(lane + 1) * seg]))
     return True
 
 
@@ -165,8 +184,8 @@ CHUNK_BITS = 64
 @numba.njit(inline="always", cache=True)
 def offer_scratch(width):
     """Length of the ``lanes`` scratch :func:`offer_tile` needs for tiles of up to ``width``
-    values (the callers allocate it once)."""
-    return 64 + -(-width // CHUNK_BITS)
+    values (the callers allocate it once): :data:`LANES`, then one per chunk."""
+    return LANES + -(-width // CHUNK_BITS)
 
 
 @numba.njit(inline="always", cache=True)
@@ -174,39 +193,21 @@ def _chunk_minima_bound(values, k, minima, lanes):
     """Fill ``minima`` with the minimum of each 64-value chunk of ``values`` (all >= +0.0 or
     +inf) and return an upper bound on their k-th smallest value: the k-th smallest of the
     chunk minima, which are distinct entries (see :func:`kth_bound`), or, with fewer chunks
-    than k, :func:`kth_bound`'s (``lanes``: scratch of length 64, not overlapping
-    ``minima``)."""
+    than k, :func:`kth_bound`'s (``lanes``: scratch of length :data:`LANES`, not
+    overlapping ``minima``)."""
     bits = values.view(np.int64)
     low_bits = minima.view(np.int64)
     n = bits.shape[0]
     n_chunks = minima.shape[0]
     for c in range(n_chunks):
-        part = bits[c * CHUNK_BITS:min(n, (c + 1) * CHUNK_BITS)]
-        low = part[0]
-        for t in range(1, part.shape[0]):
-            low = min(low, part[t])
-        low_bits[c] = low
+        low_bits[c] = _least(bits[c * CHUNK_BITS:min(n, (c + 1) * CHUNK_BITS)])
     if n_chunks < k:
         return kth_bound(values, k, lanes)
-    if k > 64:
+    if k > LANES:
         return np.inf
-    # the k smallest minima, sorted, by insertion (most minima fail the first test)
     best = lanes.view(np.int64)
-    for c in range(k):
-        low = low_bits[c]
-        j = c
-        while j > 0 and best[j - 1] > low:
-            best[j] = best[j - 1]
-            j -= 1
-        best[j] = low
-    for c in range(k, n_chunks):
-        low = low_bits[c]
-        if low < best[k - 1]:
-            j = k - 1
-            while j > 0 and best[j - 1] > low:
-                best[j] = best[j - 1]
-                j -= 1
-            best[j] = low
+    for c in range(n_chunks):
+        _keep_smallest(best, c, k, low_bits[c])
     return lanes[k - 1]
 
 
@@ -232,7 +233,7 @@ def offer_tile(values, t0, perm, skip, q, XT, metric, heap, row, lanes, column):
     # against a bound from 8 or 16 lanes and every chunk tested: the whole search 1.13x on
     # social_network_ads and 1.21x on pima_diabetes)
     n_chunks = -(-tl // CHUNK_BITS)
-    minima = lanes[64:64 + n_chunks]
+    minima = lanes[LANES:LANES + n_chunks]
     bound = _chunk_minima_bound(values, heap.dist.shape[1], minima, lanes)
     # filter against the widened surrogate, decide on the full key (see widen)
     top_r = widen(min(bound, heap.rdist[row, 0]), metric)
@@ -276,6 +277,16 @@ def below_mask(values, limit):
     mask = np.uint64(0)
     for t in range(values.shape[0]):
         mask |= np.uint64(values[t] <= limit) << np.uint64(t)
+    return mask
+
+
+@numba.njit(inline="always", cache=True)
+def estimate_mask(a, b, factor, limit):
+    """:func:`below_mask` of the float32 estimates ``a[t] - factor * b[t]`` (at most 64):
+    the float32 sweep's ``e - m_x`` (factor 1) and the GEMM filter's ``w - 2 g``."""
+    mask = np.uint64(0)
+    for t in range(a.shape[0]):
+        mask |= np.uint64(a[t] - factor * b[t] <= limit) << np.uint64(t)
     return mask
 
 

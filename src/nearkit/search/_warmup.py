@@ -108,9 +108,10 @@ LOCK_NAME = "nearkit-compile.lock"
 def _make_live(path, kernels):
     from nearkit._compile import compile_path
 
-    if all(_cached(kernel) for kernel in kernels) and _load_cached(kernels):
+    cached = all(map(_cached, kernels))
+    if cached and _load_cached(kernels):
         return
-    if not all(_cached(kernel) for kernel in kernels):
+    if not cached:
         with compile_lock(lock_path(kernels)) as fd:
             # re-checked under the lock: the holder we waited for may have compiled them
             if not all(_cached(kernel) for kernel in kernels):
