@@ -177,3 +177,33 @@ def test_a_fork_during_a_kernel_load_leaves_the_child_able_to_compile():
     if child.is_alive():
         child.kill()
     assert child.exitcode == 0 and queue.get(timeout=5) == 42
+
+
+def test_claimed_items_are_each_run_once_and_a_failure_stops_the_others():
+    """:func:`claim_items` calls the kernel once per item, over every thread, and an error
+    in one call is raised in the caller while the other threads stop claiming."""
+    from nearkit.search._threads import claim_items
+
+    calls = []
+
+    def kernel(scale, i0, i1, out):
+        calls.extend(range(i0, i1))
+        out[i0:i1] = scale * np.arange(i0, i1)
+
+    out = np.zeros(40)
+    claim_items(kernel, (3.0,), 40, 2, tail=(out,))
+    assert sorted(calls) == list(range(40))
+    np.testing.assert_array_equal(out, 3.0 * np.arange(40))
+    calls.clear()
+    claim_items(kernel, (1.0,), 0, 2, tail=(out,))  # no items: nothing runs
+    assert calls == []
+
+    def failing(i0, i1):
+        calls.append(i0)
+        if i0 == 3:
+            raise ValueError("item 3")
+
+    calls.clear()
+    with pytest.raises(ValueError, match="item 3"):
+        claim_items(failing, (), 10_000, 2)
+    assert len(calls) < 10_000

@@ -28,7 +28,7 @@ from nearkit._kernels.tiled import (
 )
 from nearkit.search._index import Index, check_links, check_state
 from nearkit.search._radius import join_blocks, reorder_rows
-from nearkit.search._threads import map_ranges, run_ranges, single_threaded_blas
+from nearkit.search._threads import claim_items, map_ranges, single_threaded_blas
 
 
 class TileLayout(Index):
@@ -123,8 +123,9 @@ class TileLayout(Index):
         return TileQueries(points[order], q_tile[order], self_pos), order
 
     def _search(self, points, self_index, k, n_threads, out):
-        """Queries sorted by home tile, in blocks over threads through the kernel and
-        arguments of :meth:`_kernel`, results put back in query order."""
+        """Queries sorted by home tile, in blocks the threads claim one at a time (blocks in
+        dense regions cost more: see :func:`~nearkit.search._threads.claim_items`), through
+        the kernel and arguments of :meth:`_kernel`, results put back in query order."""
         m = points.shape[0]
         queries, order = self._sorted_queries(points, self_index)
         block = int(min(self.max_query_block, max(16, -(-m // (4 * n_threads)))))
@@ -132,7 +133,7 @@ class TileLayout(Index):
         ordered = empty_heap(m, k)
         # a kernel that calls BLAS does so per block, on one thread each
         with single_threaded_blas() if self.calls_blas else nullcontext():
-            run_ranges(kernel, (*args, block), -(-m // block), n_threads, tail=(ordered,))
+            claim_items(kernel, (*args, block), -(-m // block), n_threads, tail=(ordered,))
         out.dist[order] = ordered.dist
         out.ind[order] = ordered.ind
 
