@@ -87,7 +87,7 @@ def _brute32_rows(points, queries, self_index, metric, tile, q0, p0, p1, heap):
                 # the chunk's candidates as the bits of a mask, then measured and inserted
                 # lowest bit first, with Euclidean's square root in the loop (as
                 # select.offer_tile does, and why)
-                mask = estimate_mask(ec, mc, np.float32(1.0), limit)
+                mask = estimate_mask(ec, mc, limit)
                 while mask:
                     t, mask = lowest_bit(mask)
                     i = t0 + c0 + t

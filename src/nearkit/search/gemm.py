@@ -59,12 +59,13 @@ class GemmIndex(TileLayout):
         """Cut the tiles and make their float32 copies (under :meth:`_complete`)."""
         valid = self._layout(self._points, self._layout_given)
         self._c = gemm_error(self.n_features)
-        tiles32 = np.zeros((len(valid), self.n_features), dtype=np.float32)
-        tiles32[valid] = self._space.copies(self._Xp[valid])
-        norms = np.einsum("ij,ij->i", tiles32, tiles32, dtype=np.float64)
+        d = self.n_features
+        tiles32 = np.zeros((len(valid), d + 1), dtype=np.float32)
+        tiles32[valid, :d] = self._space.copies(self._Xp[valid])
+        norms = np.einsum("ij,ij->i", tiles32[:, :d], tiles32[:, :d], dtype=np.float64)
         norms[~valid] = np.inf  # (padding: never a candidate)
-        w32 = lowered_norms(norms, self._c)
-        self._gtiles = GemmTiles(tiles32, w32, self._Xp, self._space.scale**2)
+        tiles32[:, d] = np.float32(-0.5) * lowered_norms(norms, self._c)
+        self._gtiles = GemmTiles(tiles32, self._Xp, self._space.scale**2)
         self._points = self._layout_given = None
 
     @property
@@ -84,8 +85,11 @@ class GemmIndex(TileLayout):
             return ({f"fallback.{name}": array for name, array in arrays.items()},
                     {"fallback": scalars})
         arrays, scalars = super()._state()
-        arrays.update(tiles32=self._gtiles.tiles32, w32=self._gtiles.w32,
-                      center=self._space.center)
+        # the tiles' float32 points and their lowered norms w (kept as their own arrays;
+        # the kernel's last column is -w / 2, and halving and doubling are exact)
+        extended = self._gtiles.tiles32
+        arrays.update(tiles32=np.ascontiguousarray(extended[:, :-1]),
+                      w32=np.float32(-2.0) * extended[:, -1], center=self._space.center)
         scalars.update(s0=self._space.s0, s1=self._space.s1, c=self._c,
                        scale2=self._gtiles.scale2)
         return arrays, scalars
@@ -108,7 +112,9 @@ class GemmIndex(TileLayout):
         self._fallback = None
         self._space = Float32Space(scalars["s0"], arrays["center"], scalars["s1"])
         self._c = scalars["c"]
-        self._gtiles = GemmTiles(arrays["tiles32"], arrays["w32"], self._Xp, scalars["scale2"])
+        self._gtiles = GemmTiles(np.column_stack([arrays["tiles32"],
+                                                  np.float32(-0.5) * arrays["w32"]]),
+                                 self._Xp, scalars["scale2"])
 
     def _search(self, points, self_index, k, n_threads, out):
         if self._fallback is not None:
@@ -129,5 +135,7 @@ class GemmIndex(TileLayout):
         Q32, norms, far = self._space.queries(queries.Q)
         q_slack = norms * (self._c - 1.0)
         q_slack[far] = np.inf
-        return gemm_knn, (self._tiles, self._gtiles, queries, GemmQueries(Q32, q_slack),
+        extended = np.ones((Q32.shape[0], Q32.shape[1] + 1), dtype=np.float32)
+        extended[:, :-1] = Q32  # (the 1 that multiplies the tiles' last column, -w / 2)
+        return gemm_knn, (self._tiles, self._gtiles, queries, GemmQueries(extended, q_slack),
                           self.metric.kernel)
