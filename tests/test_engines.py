@@ -184,6 +184,23 @@ def test_partition_cuts_at_gaps_and_median_otherwise():
     assert sorted(set(map(len, leaves))) == [256]
 
 
+def test_partition_splits_where_the_mass_spreads_not_at_an_outlier():
+    """Without gaps, a node is cut on the feature whose middle half is widest: a feature
+    with one far outlier has the widest range but is never cut here."""
+    from nearkit._kernels.tiled import partition
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((1024, 3)) * [1.0, 2.0, 0.1]
+    X[0, 2] = 50.0  # widest range, narrowest middle half
+    _, (dims, _, _, _) = partition(X, 256)
+    assert 1 in dims and 2 not in dims
+    # every middle half empty (a column of one repeated value and a few others): the range
+    X = np.zeros((600, 2))
+    X[:3, 1] = [1.0, 2.0, 3.0]
+    leaves, (dims, _, _, _) = partition(X, 256)
+    assert dims[0] == 1 and sorted(np.concatenate(leaves)) == list(range(600))
+
+
 @pytest.mark.parametrize("exclude_self", [False, True])
 @pytest.mark.parametrize("algorithm,metric,p", [
     ("gemm", "euclidean", 2.0), ("tiled", "euclidean", 2.0), ("tiled", "manhattan", 1.0),

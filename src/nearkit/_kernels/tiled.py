@@ -69,8 +69,11 @@ def partition(X, tile):
     with the final k-th distances, the tiles' boxes leave 3.7% of the (query, point) pairs to
     search on bank_churn, 32% on spotify_tracks and 3.5% on loan_approval, against 41%, 62%
     and 72% for median splits on the widest feature.  Where no feature shows a gap
-    (continuous data) the node is cut at the median of its widest feature instead, the left
-    part rounded up to a multiple of :data:`CHUNK`.  Leaves come out in depth-first order,
+    (continuous data) the node is cut at the median of the feature whose middle half (in
+    the sample) is widest instead, the left part rounded up to a multiple of :data:`CHUNK`:
+    on spotify_tracks, whose standardised features have long tails, the boxes then leave
+    27.8% of the (query, point) pairs (padding counted) against 31.6% for the feature of the
+    widest range.  Leaves come out in depth-first order,
     so tiles with close numbers are close in space.
 
     Returns
@@ -106,7 +109,11 @@ def partition(X, tile):
             goes_left = X[rows, dim] <= value
             left, right = rows[goes_left], rows[~goes_left]
         else:
-            dim = int(np.argmax(sample[-1] - sample[0]))
+            # the feature whose middle half is widest (where the node's mass spreads; a
+            # range would follow one far outlier), or the widest one when no middle half
+            # has width
+            spread = span if (span > 0).any() else sample[-1] - sample[0]
+            dim = int(np.argmax(spread))
             column = X[rows, dim]
             n_left = -(-(count // 2) // CHUNK) * CHUNK
             order = np.argpartition(column, n_left - 1)
