@@ -374,13 +374,23 @@ def test_a_flipped_byte_is_refused_naming_the_array(saved):
 
 def test_a_truncated_or_overlong_file_is_refused(saved):
     raw, header, start = _read(saved)
-    last = header["arrays"][-1]["name"]
+    # the last array with bytes (empty arrays, such as a one-tile index's tree, are never
+    # cut), short of its last byte
+    last = [entry for entry in header["arrays"] if entry["nbytes"]][-1]
+    end = start + last["offset"] + last["nbytes"]
     for size, message in [(4, "truncated: it has 4 bytes"), (30, "truncated: its header needs"),
                           (start + 100, "truncated: its header declares"),
-                          (len(raw) - 1, f"array '{last}' is cut short")]:
+                          (end - 1, f"array '{last['name']}' is cut short")]:
         saved.write_bytes(raw[:size])
         with pytest.raises(ValueError, match=message):
             nearkit.load(saved)
+    # one byte short at the very end: the alignment after the last array with bytes, and
+    # no array named as cut short (the empty ones after it hold nothing to cut)
+    empty = [entry["name"] for entry in header["arrays"] if not entry["nbytes"]]
+    assert empty and raw.endswith(b"\0")  # (300 points: one tile, an empty tree)
+    saved.write_bytes(raw[:-1])
+    with pytest.raises(ValueError, match=r"truncated: .* the file has [\d,]+\.$"):
+        nearkit.load(saved)
     saved.write_bytes(raw + b"\0" * 8)
     with pytest.raises(ValueError, match="larger than its header declares: .* 8 of them after"):
         nearkit.load(saved)

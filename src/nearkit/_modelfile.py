@@ -145,8 +145,9 @@ def read_model_file(path, *, mmap=True):
     table = _check_table(header, path)
     declared = data_start + header["data_nbytes"]
     if size < declared:
-        cut = next((entry["name"] for entry in table
-                    if data_start + entry["offset"] + entry["nbytes"] > size), None)
+        cut = next((entry["name"] for entry in table  # (an empty array is never cut)
+                    if entry["nbytes"] and data_start + entry["offset"] + entry["nbytes"] > size),
+                   None)
         raise ValueError(f"{path} is truncated: its header declares {declared:,} bytes but the "
                          f"file has {size:,}" + (f"; array {cut!r} is cut short." if cut else "."))
     if size > declared:

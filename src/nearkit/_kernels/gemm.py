@@ -33,11 +33,12 @@ bound of a query's distance to the box (:func:`~nearkit._kernels.tiled.box_bound
 the tile out for that query once it exceeds the query's (widened) k-th distance.  Per tile the
 GEMM runs only over the block's rows still live, gathered into a smaller matrix, and tiles
 go nearest first (by the bound summed over the block), so the k-th distances shrink early.
-Measured on the test splits (k=5), besides each query's home tile: the GEMM covers 1.0% of
-the (query, point) pairs on bank_churn, 25% on spotify_tracks (24 tiles per query; 28% when
-continuous nodes were cut on their widest range rather than their widest middle half) and
-2.7% on loan_approval (with median-split tiles it was 42%, 62% and 72%), and 0.5, 14 and 7
-points per query were re-measured exactly (before that change).
+Measured on the test splits (k=5), besides each query's home tile, with tiles of 384
+points: the GEMM covers 0.7% of the (query, point) pairs on bank_churn, 27% on
+spotify_tracks (19 tiles per query) and 2.9% on loan_approval.  With tiles of 256: 1.0%,
+25% (24 tiles) and 2.7%; 28% on spotify_tracks when continuous nodes were cut on their
+widest range rather than their widest middle half; 42%, 62% and 72% with median-split
+tiles.  Then 0.5, 14 and 7 points per query were re-measured exactly.
 """
 
 from collections import namedtuple

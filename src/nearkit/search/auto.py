@@ -30,7 +30,7 @@ TILED_RELATIVE_COST = {SQUARES: 6.5, ABS: 6.5, MAX: 3.2, POWER: 1.3}
 #: 100,000 Gaussian points it won up to 8 features
 KD_TREE_MAX_FEATURES = 10
 #: ... when the tiles' boxes leave at most this share of the pairs (its leaves of 40 points
-#: prune finer than tiles of 256, at a higher cost per pair)
+#: prune finer than tiles of 384, at a higher cost per pair)
 KD_TREE_MAX_FRACTION = 0.02
 #: rows sampled for the estimate, and tiles each measures exactly to estimate its k-th
 #: distance

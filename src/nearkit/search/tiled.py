@@ -35,8 +35,13 @@ class TileLayout(Index):
     """Training points in tiles (shared by the 'tiled' and 'gemm' engines)."""
 
     #: points per tile (measured on bank_churn, spotify_tracks and loan_approval: 256 beat
-    #: 512-2048 by 10-30% for gemm; a query block's G buffer then stays in L2)
-    tile = 256
+    #: 512-2048 by 10-30% for gemm, before its GEMM evaluated the whole estimate and its
+    #: threads claimed blocks; then, predict, median of 15 interleaved, two runs: 384 against
+    #: 256 1.07-1.09x on bank_churn, 1.06x on loan_approval, 1.02-1.03x on spotify_tracks
+    #: (level in four pairs of alternating processes; 448-640 no better), and the tiled
+    #: engine with Manhattan 1.13-1.22x; a query block's G buffer, 256 x 384 float32, stays
+    #: in L2)
+    tile = 384
     #: most queries per block
     max_query_block = 256
     #: whether the kernel calls BLAS (then limited to one thread per kernel thread)
