@@ -214,8 +214,8 @@ def test_measurement_helpers():
 
 def test_the_target_script_runs_the_dense_and_latency_targets(tmp_path):
     """``benchmarks/bench_engines.py --quick`` (a smoke run, not a measurement) completes the
-    dense-data and single-row targets and the kernel diagnostic, and writes their records (the dense target had
-    stopped on a changed return value)."""
+    dense-data and single-row targets and the kernel diagnostic, and writes their records
+    (the dense target had stopped on a changed return value)."""
     import json
     import subprocess
     import sys

@@ -15,10 +15,11 @@ The bound splits into a per-point and a per-query term, so the test per (query, 
 
     w[x] - 2 q.x <= top_rdist[q] - ||q||^2 + c ||q||^2,   w[x] = ||x||^2 - c ||x||^2
 
-and the GEMM evaluates its left side itself: each point carries ``-w[x] / 2`` as one more
-coordinate and each query a 1, so the product of the extended rows is ``g = q.x - w[x] / 2``
-(a sum of d + 1 float32 terms: the bound above holds for it, and halving is exact), and the
-test is the one comparison ``g >= -limit / 2``.  (Measured on one thread against a GEMM of
+and the GEMM evaluates its left side itself: each point carries ``w[x] / 2`` as one more
+coordinate and each query is stored negated with a 1 after it, so the product of the
+extended rows is ``g = w[x] / 2 - q.x`` (a sum of d + 1 float32 terms: the bound above holds
+for it, and halving and negating are exact), and the test is the one comparison
+``g <= limit / 2``.  (Measured on one thread against a GEMM of
 the d coordinates followed by ``w - 2 g``: 1.05x on spotify_tracks, 1.02-1.03x on
 bank_churn and loan_approval.)
 
@@ -50,7 +51,7 @@ from nearkit._kernels import load_lightly
 from nearkit._kernels.distances import exact_dist, pair_rdist, widen
 from nearkit._kernels.select import (
     Heap,
-    above_mask,
+    below_mask,
     heap_init,
     heap_push,
     heap_sort_row,
@@ -61,11 +62,12 @@ from nearkit._kernels.select import (
 from nearkit._kernels.tiled import CHUNK, box_bounds, home_tiles
 
 #: the float32 side of the tiles: ``tiles32`` (n_padded, d + 1), the centred points scaled by
-#: a power of two (padding rows zero) and last ``-w / 2``, where ``w`` is ``||x||^2 (1 - c)``
-#: rounded down (padding +inf); ``Xp`` (n_padded, d) the float64 points row by row for
+#: a power of two (padding rows zero) and last ``w / 2``, where ``w`` is ``||x||^2 (1 - c)``
+#: rounded down (padding the largest float32); ``Xp`` (n_padded, d) the float64 points row by row for
 #: re-measurement; ``scale2`` the square of the power-of-two factor
 GemmTiles = namedtuple("GemmTiles", ["tiles32", "Xp", "scale2"])
-#: the float32 side of the sorted queries: ``Q32`` (m, d + 1) centred and scaled, last 1;
+#: the float32 side of the sorted queries: ``Q32`` (m, d + 1) centred, scaled and negated,
+#: last 1;
 #: ``q_slack`` (m,) ``||q||^2 (c - 1)`` (+inf admits every point: queries whose float32 copy
 #: overflowed)
 GemmQueries = namedtuple("GemmQueries", ["Q32", "q_slack"])
@@ -145,10 +147,10 @@ def _gemm_block(tiles, gtiles, queries, gqueries, metric, q0, max_width, heap):
         for i in range(n_live):
             row = live[i]
             g = G[i]
-            floor = _floor(heap, row, metric, gtiles.scale2, gqueries.q_slack[q0 + row])
+            half = _half_limit(heap, row, metric, gtiles.scale2, gqueries.q_slack[q0 + row])
             hits = 0
             for t in range(width):
-                hits += g[t] >= floor
+                hits += g[t] <= half
             if hits:
                 _scan(g, s0, tiles.perm, gtiles, queries, gqueries, q0 + row, metric, heap,
                       row)
@@ -157,29 +159,28 @@ def _gemm_block(tiles, gtiles, queries, gqueries, metric, q0, max_width, heap):
 
 
 @numba.njit(inline="always", cache=True)
-def _floor(heap, row, metric, scale2, slack):
-    """float32 admission floor of the GEMM's ``g = q.x - w / 2`` for heap ``row``: minus
-    half the limit of ``w - 2 q.x`` (a point with ``g`` at or above it is a candidate;
-    rounding the half can only admit more)."""
-    return np.float32(-0.5) * np.float32(widen(heap.rdist[row, 0], metric) * scale2 + slack)
+def _half_limit(heap, row, metric, scale2, slack):
+    """float32 admission limit of the GEMM's ``g = w / 2 - q.x`` for heap ``row``: half the
+    limit of ``w - 2 q.x`` (where halving rounds, it can only admit more)."""
+    return np.float32(0.5) * np.float32(widen(heap.rdist[row, 0], metric) * scale2 + slack)
 
 
 @numba.njit(cache=True)
 def _scan(g, s0, perm, gtiles, queries, gqueries, q, metric, heap, row):
-    """Re-measure exactly every point of the tile whose estimate passes the row's floor."""
+    """Re-measure exactly every point of the tile whose estimate passes the row's limit."""
     slack = gqueries.q_slack[q]
     self_pos = queries.self_pos[q]
     query = queries.Q[q]
     Xp = gtiles.Xp
-    floor = _floor(heap, row, metric, gtiles.scale2, slack)
+    half = _half_limit(heap, row, metric, gtiles.scale2, slack)
     for c0 in range(0, g.shape[0], CHUNK):
         # the chunk's candidates as the bits of a mask, then re-measured lowest bit first
         # (as select.offer_tile does; slicing before indexing lets LLVM vectorise)
         gc = g[c0:c0 + CHUNK]
-        mask = above_mask(gc, floor)
+        mask = below_mask(gc, half)
         while mask:
             t, mask = lowest_bit(mask)
-            if gc[t] < floor:
+            if gc[t] > half:
                 continue
             pos = s0 + c0 + t
             idx = perm[pos]
@@ -187,6 +188,6 @@ def _scan(g, s0, perm, gtiles, queries, gqueries, q, metric, heap, row):
                 continue
             r = pair_rdist(query, Xp[pos], metric)
             heap_push(heap, row, exact_dist(r, query, Xp[pos], metric), r, idx)
-            floor = _floor(heap, row, metric, gtiles.scale2, slack)
+            half = _half_limit(heap, row, metric, gtiles.scale2, slack)
 
 load_lightly(globals())

@@ -281,16 +281,6 @@ def below_mask(values, limit):
 
 
 @numba.njit(inline="always", cache=True)
-def above_mask(values, floor):
-    """Bit ``t`` set where ``values[t] >= floor`` (at most 64 values), as a uint64 (the GEMM
-    filter's, whose estimates are candidates from below; see :func:`below_mask`)."""
-    mask = np.uint64(0)
-    for t in range(values.shape[0]):
-        mask |= np.uint64(values[t] >= floor) << np.uint64(t)
-    return mask
-
-
-@numba.njit(inline="always", cache=True)
 def estimate_mask(a, b, limit):
     """:func:`below_mask` of the float32 sweep's estimates ``a[t] - b[t]`` (``e - m_x``; at
     most 64)."""

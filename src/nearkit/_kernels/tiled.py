@@ -73,8 +73,8 @@ def partition(X, tile):
     the sample) is widest instead, the left part rounded up to a multiple of :data:`CHUNK`:
     on spotify_tracks, whose standardised features have long tails, tiles of 256 then leave
     27.8% of the (query, point) pairs (padding counted) against 31.6% for the feature of the
-    widest range (the other figures here are from that rule).  Leaves come out in depth-first order,
-    so tiles with close numbers are close in space.
+    widest range (the other figures here are from that rule).  Leaves come out in
+    depth-first order, so tiles with close numbers are close in space.
 
     Returns
     -------

@@ -104,7 +104,7 @@ def map_ranges(kernel, args, n_items, n_threads, tail=()):
         return [kernel(*args, 0, n_items, *tail)]
     bounds = np.linspace(0, n_items, min(n_threads, n_items) + 1).astype(int)
     ranges = [(int(i0), int(i1)) for i0, i1 in zip(bounds[:-1], bounds[1:])]
-    jobs = _submit(kernel, args, ranges[1:], tail)
+    jobs = _submit([(kernel, (*args, i0, i1, *tail)) for i0, i1 in ranges[1:]])
     try:
         first = kernel(*args, *ranges[0], *tail)
     finally:
@@ -142,30 +142,27 @@ def claim_items(kernel, args, n_items, n_threads, tail=()):
             failed.append(True)  # the other threads stop at their next claim
             raise
 
-    pool = thread_pool()
-    jobs = []
-    for _ in range(min(n_threads, n_items) - 1):
-        try:
-            jobs.append(pool.submit(work))
-        except RuntimeError:  # the pool has shut down (see _submit): this thread does all
-            break
+    # (a job the pool refuses leaves its items to the threads that claim: this one at least)
+    jobs = _submit([(work, ())] * (min(n_threads, n_items) - 1))
     try:
         work()
     finally:
         for job in jobs:
-            job.result()
+            if job is not None:
+                job.result()
 
 
-def _submit(kernel, args, ranges, tail):
-    """Each range's job on the pool, or None for a range the pool refused: once the
-    interpreter has begun to exit it shuts the pool down (``concurrent.futures``), and a
-    search made then (from an ``atexit`` function, or by the kernels' warm-up thread at
-    exit) runs those ranges on the calling thread instead of failing."""
+def _submit(calls):
+    """Each ``(function, arguments)`` call as a job on the pool, or None for a call the
+    pool refused: once the interpreter has begun to exit it shuts the pool down
+    (``concurrent.futures``), and a search made then (from an ``atexit`` function, or by the
+    kernels' warm-up thread at exit) does that work on the calling thread instead of
+    failing."""
     pool = thread_pool()
     jobs = []
-    for i0, i1 in ranges:
+    for function, arguments in calls:
         try:
-            jobs.append(pool.submit(kernel, *args, i0, i1, *tail))
+            jobs.append(pool.submit(function, *arguments))
         except RuntimeError:  # "cannot schedule new futures after (interpreter) shutdown"
             jobs.append(None)
     return jobs

@@ -64,7 +64,7 @@ class GemmIndex(TileLayout):
         tiles32[valid, :d] = self._space.copies(self._Xp[valid])
         norms = np.einsum("ij,ij->i", tiles32[:, :d], tiles32[:, :d], dtype=np.float64)
         norms[~valid] = np.inf  # (padding: never a candidate)
-        tiles32[:, d] = np.float32(-0.5) * lowered_norms(norms, self._c)
+        tiles32[:, d] = np.float32(0.5) * lowered_norms(norms, self._c)
         self._gtiles = GemmTiles(tiles32, self._Xp, self._space.scale**2)
         self._points = self._layout_given = None
 
@@ -86,10 +86,10 @@ class GemmIndex(TileLayout):
                     {"fallback": scalars})
         arrays, scalars = super()._state()
         # the tiles' float32 points and their lowered norms w (kept as their own arrays;
-        # the kernel's last column is -w / 2, and halving and doubling are exact)
+        # the kernel's last column is w / 2, and halving and doubling are exact)
         extended = self._gtiles.tiles32
         arrays.update(tiles32=np.ascontiguousarray(extended[:, :-1]),
-                      w32=np.float32(-2.0) * extended[:, -1], center=self._space.center)
+                      w32=np.float32(2.0) * extended[:, -1], center=self._space.center)
         scalars.update(s0=self._space.s0, s1=self._space.s1, c=self._c,
                        scale2=self._gtiles.scale2)
         return arrays, scalars
@@ -113,7 +113,7 @@ class GemmIndex(TileLayout):
         self._space = Float32Space(scalars["s0"], arrays["center"], scalars["s1"])
         self._c = scalars["c"]
         self._gtiles = GemmTiles(np.column_stack([arrays["tiles32"],
-                                                  np.float32(-0.5) * arrays["w32"]]),
+                                                  np.float32(0.5) * arrays["w32"]]),
                                  self._Xp, scalars["scale2"])
 
     def _search(self, points, self_index, k, n_threads, out):
@@ -136,6 +136,7 @@ class GemmIndex(TileLayout):
         q_slack = norms * (self._c - 1.0)
         q_slack[far] = np.inf
         extended = np.ones((Q32.shape[0], Q32.shape[1] + 1), dtype=np.float32)
-        extended[:, :-1] = Q32  # (the 1 that multiplies the tiles' last column, -w / 2)
+        # -q, then the 1 that multiplies the tiles' last column, w / 2 (negating is exact)
+        np.negative(Q32, out=extended[:, :-1])
         return gemm_knn, (self._tiles, self._gtiles, queries, GemmQueries(extended, q_slack),
                           self.metric.kernel)
