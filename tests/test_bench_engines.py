@@ -142,6 +142,18 @@ def test_nearkit_engine_fit_includes_what_gemm_builds_at_its_first_search():
     assert make_engine("nearkit-gemm", n_neighbors=5).complete_index_at_fit  # (per engine)
 
 
+def test_first_call_children_meet_the_default_jit_setting(monkeypatch, tmp_path):
+    """A fresh process measured for first calls runs as a user's would: NEARKIT_JIT=wait,
+    which the timing runs set, is not passed on (it made cold first predicts wait for
+    their compile, 20-36 s)."""
+    from nearkit.bench.firstcall import _run_child
+
+    monkeypatch.setenv("NEARKIT_JIT", "wait")
+    code = "import json, os; print(json.dumps({'jit': os.environ.get('NEARKIT_JIT')}))"
+    record = _run_child({}, tmp_path, code)
+    assert record["status"] == "ok" and record["jit"] is None
+
+
 def test_grid_ties_are_not_mismatches():
     rng = np.random.default_rng(2)
     X = rng.integers(0, 3, size=(150, 3)).astype(float)

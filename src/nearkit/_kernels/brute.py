@@ -19,7 +19,7 @@ against many points); the caller runs disjoint ranges on Python threads.
 import numba
 import numpy as np
 
-from nearkit._kernels import load_lightly
+from nearkit._kernels import NO_REFCOUNTS, load_lightly
 from nearkit._kernels.distances import ABS, MAX, POWER, SQUARES
 from nearkit._kernels.select import Heap, heap_init, heap_sort_row, offer_scratch, offer_tile
 
@@ -149,7 +149,7 @@ def _squares_small(a, XT, q, t0):
         a[t] = d0 * d0 + d1 * d1 + d2 * d2
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, **NO_REFCOUNTS)
 def tile_rdist(XT, q, t0, tl, kind, p, acc):
     """acc[:tl] = surrogate distances from query ``q`` to training points t0 .. t0+tl-1.
 
@@ -207,6 +207,15 @@ def _brute_rows(XT, Q, self_index, q0, p0, p1, tile, metric, heap):
     lanes = np.empty(offer_scratch(tile))
     column = np.empty(XT.shape[0])
     no_perm = np.empty(0, dtype=np.int64)
+    _offer_rows(XT, Q, self_index, q0, p0, p1, tile, metric, heap, acc, lanes, column,
+                no_perm)
+
+
+@numba.njit(cache=True, **NO_REFCOUNTS)
+def _offer_rows(XT, Q, self_index, q0, p0, p1, tile, metric, heap, acc, lanes, column,
+                no_perm):
+    """:func:`_brute_rows`' loops, given its scratch: compiled without reference counts
+    (the views of every query and chunk, see :data:`nearkit._kernels.NO_REFCOUNTS`)."""
     for t0 in range(p0, p1, tile):
         tl = min(tile, p1 - t0)
         for row in range(heap.dist.shape[0]):

@@ -27,7 +27,7 @@ from collections import namedtuple
 import numba
 import numpy as np
 
-from nearkit._kernels import load_lightly
+from nearkit._kernels import NO_REFCOUNTS, load_lightly
 from nearkit._kernels.brute import tile_rdist
 from nearkit._kernels.distances import SAFE_HI, SAFE_LO, SQRT, exact_dist, pair_rdist
 from nearkit._kernels.select import (
@@ -60,10 +60,19 @@ def _limit(heap, row, metric, scale_r, m_q, bound):
 @numba.njit(cache=True)
 def _brute32_rows(points, queries, self_index, metric, tile, q0, p0, p1, heap):
     """Offer training points p0 .. p1-1 to the heap rows of queries q0, q0 + 1, ..."""
-    k = heap.dist.shape[1]
     est = np.empty(tile, dtype=np.float32)
     upper = np.empty(tile, dtype=np.float32)
     lanes = np.empty(LANES, dtype=np.float32)
+    _estimate_rows(points, queries, self_index, metric, tile, q0, p0, p1, heap, est, upper,
+                   lanes)
+
+
+@numba.njit(cache=True, **NO_REFCOUNTS)
+def _estimate_rows(points, queries, self_index, metric, tile, q0, p0, p1, heap, est, upper,
+                   lanes):
+    """:func:`_brute32_rows`' loops, given its scratch (no reference counts: see
+    :data:`nearkit._kernels.NO_REFCOUNTS`)."""
+    k = heap.dist.shape[1]
     XT32, m_x, X = points.XT32, points.m_x, points.X
     for t0 in range(p0, p1, tile):
         tl = min(tile, p1 - t0)

@@ -47,7 +47,7 @@ from collections import namedtuple
 import numba
 import numpy as np
 
-from nearkit._kernels import load_lightly
+from nearkit._kernels import NO_REFCOUNTS, load_lightly
 from nearkit._kernels.distances import exact_dist, pair_rdist, widen
 from nearkit._kernels.select import (
     Heap,
@@ -165,7 +165,7 @@ def _half_limit(heap, row, metric, scale2, slack):
     return np.float32(0.5) * np.float32(widen(heap.rdist[row, 0], metric) * scale2 + slack)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, **NO_REFCOUNTS)
 def _scan(g, s0, perm, gtiles, queries, gqueries, q, metric, heap, row):
     """Re-measure exactly every point of the tile whose estimate passes the row's limit."""
     slack = gqueries.q_slack[q]

@@ -23,7 +23,7 @@ from collections import namedtuple
 import numba
 import numpy as np
 
-from nearkit._kernels import load_lightly
+from nearkit._kernels import NO_REFCOUNTS, load_lightly
 from nearkit._kernels.distances import exact_dist, pair_rdist, widen
 from nearkit._kernels.select import LANES, Heap, heap_init, heap_push, heap_sort_row, kth_bound
 
@@ -70,7 +70,7 @@ def projected_knn(points, queries, self_index, metric, c, kappa, query_block, b0
             heap_sort_row(heap, row)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, **NO_REFCOUNTS)
 def _search_row(points, queries, q, skip, metric, c, kappa, dots, bound, lanes, heap, row):
     """One query: measure the points of smallest bound first, then every point whose
     bound is within the k-th distance found."""

@@ -20,7 +20,7 @@ from collections import namedtuple
 import numba
 import numpy as np
 
-from nearkit._kernels import load_lightly
+from nearkit._kernels import NO_REFCOUNTS, load_lightly
 from nearkit._kernels.brute import tile_rdist
 from nearkit._kernels.distances import accumulate, widen
 from nearkit._kernels.select import (
@@ -174,7 +174,7 @@ def box_bounds(Q, box_lo, box_hi, metric, lower, closeness):
         closeness[tile] = total
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, **NO_REFCOUNTS)
 def home_tiles(tiles, queries, q0, metric, heap, acc, lanes, column):
     """Each query of the block measures its own (home) tile exactly: near-final k-th
     distances before any other tile is searched."""
@@ -219,19 +219,29 @@ def tiled_knn(tiles, queries, metric, query_block, b0, b1, out):
         box_bounds(queries.Q[q0:q0 + nb], tiles.box_lo, tiles.box_hi, metric, lower,
                    closeness)
         home_tiles(tiles, queries, q0, metric, heap, acc, lanes, column)
-        for tile in order_of(closeness):
-            s0 = tile_start[tile]
-            width = tile_start[tile + 1] - s0
-            for row in range(nb):
-                q = q0 + row
-                if (queries.q_tile[q] == tile
-                        or lower[tile, row] > widen(heap.rdist[row, 0], metric)):
-                    continue
-                tile_rdist(tiles.XT, queries.Q[q], s0, width, metric.kind, metric.p, acc)
-                offer_tile(acc[:width], s0, tiles.perm, queries.self_pos[q], queries.Q[q],
-                           tiles.XT, metric, heap, row, lanes, column)
+        _other_tiles(tiles, queries, q0, metric, heap, lower, order_of(closeness), acc, lanes,
+                     column)
         for row in range(nb):
             heap_sort_row(heap, row)
+
+
+@numba.njit(cache=True, **NO_REFCOUNTS)
+def _other_tiles(tiles, queries, q0, metric, heap, lower, order, acc, lanes, column):
+    """The block's queries measure the tiles in ``order``, each only where its box's bound
+    ``lower`` can still beat the query's k-th distance (no reference counts: see
+    :data:`nearkit._kernels.NO_REFCOUNTS`)."""
+    tile_start = tiles.tile_start
+    for tile in order:
+        s0 = tile_start[tile]
+        width = tile_start[tile + 1] - s0
+        for row in range(heap.dist.shape[0]):
+            q = q0 + row
+            if (queries.q_tile[q] == tile
+                    or lower[tile, row] > widen(heap.rdist[row, 0], metric)):
+                continue
+            tile_rdist(tiles.XT, queries.Q[q], s0, width, metric.kind, metric.p, acc)
+            offer_tile(acc[:width], s0, tiles.perm, queries.self_pos[q], queries.Q[q],
+                       tiles.XT, metric, heap, row, lanes, column)
 
 
 load_lightly(globals())

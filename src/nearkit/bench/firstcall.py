@@ -87,6 +87,10 @@ def measure_first_calls(names, n_features, setting, seed=0, progress=None):
 
 def _run_child(spec, cache_dir, code=_CHILD_CODE):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
+    # what a user meets: the default first-call behaviour, not the timing runs' setting
+    # (``NEARKIT_JIT=wait`` inherited from the benchmark's shell made every cold first
+    # predict wait 20-36 s for its compile)
+    env.pop("NEARKIT_JIT", None)
     try:
         proc = subprocess.run(
             [sys.executable, "-c", code, json.dumps(spec)],
