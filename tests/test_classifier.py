@@ -253,6 +253,27 @@ def test_single_row_votes_equal_batch_votes():
         np.testing.assert_array_equal(rows, batch)
 
 
+def test_class_sums_equal_the_plain_loop_across_the_cached_batch_size():
+    """The votes' per-class sums (first cells from a cache up to 4,096 queries, computed
+    beyond it) equal the plain loop's, counts and weights, for every batch size around the
+    cache's limit and several class counts."""
+    from nearkit.weights import _CACHED_ROWS, _class_sums
+
+    rng = np.random.default_rng(14)
+    for n in (1, 2, 80, _CACHED_ROWS, _CACHED_ROWS + 1):
+        for n_classes in (1, 2, 5):
+            labels = rng.integers(0, n_classes, size=(n, 7))
+            weights = rng.random((n, 7))
+            counts = np.zeros((n, n_classes), dtype=np.int64)
+            sums = np.zeros((n, n_classes))
+            for i in range(n):
+                for j in range(7):
+                    counts[i, labels[i, j]] += 1
+                    sums[i, labels[i, j]] += weights[i, j]
+            np.testing.assert_array_equal(_class_sums(labels, n_classes), counts)
+            np.testing.assert_array_equal(_class_sums(labels, n_classes, weights.ravel()), sums)
+
+
 def test_minkowski_aliases_resolve():
     X, y = [[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]], [0, 1, 0]
     for p, name in ((1, "manhattan"), (2, "euclidean"), (np.inf, "chebyshev")):

@@ -205,9 +205,30 @@ def _class_sums(neigh_labels, n_classes, weights=None):
     in input order, i.e. each query's neighbours in order, so the sums are those of the
     plain loop (and 10x faster than k fancy-indexed additions on small batches)."""
     n_queries = neigh_labels.shape[0]
-    cells = (np.arange(n_queries)[:, None] * n_classes + neigh_labels).ravel()
+    cells = (neigh_labels + _first_cells(n_queries, n_classes)).ravel()
     return np.bincount(cells, weights=weights,
                        minlength=n_queries * n_classes).reshape(n_queries, n_classes)
+
+
+#: batches up to this many queries take their first cells from :data:`_FIRST_CELLS`
+_CACHED_ROWS = 4096
+#: n_classes -> the first cell of each of :data:`_CACHED_ROWS` rows, a column (read only)
+_FIRST_CELLS = {}
+
+
+def _first_cells(n_queries, n_classes):
+    """``arange(n_queries)[:, None] * n_classes``, from a cache for small batches: building
+    it took about 4 us of a vote's 8-12 us on 80 queries (a 60 us predict of
+    social_network_ads), measured on an AMD EPYC machine.  (Arrays in the cache are never
+    written; replacing a dict entry is atomic, so threads may share it.)"""
+    if n_queries > _CACHED_ROWS:
+        return np.arange(n_queries)[:, None] * n_classes
+    cells = _FIRST_CELLS.get(n_classes)
+    if cells is None:
+        cells = np.arange(_CACHED_ROWS)[:, None] * n_classes
+        cells.flags.writeable = False
+        _FIRST_CELLS[n_classes] = cells
+    return cells[:n_queries]
 
 
 def average(values, weights=None, total=None):
