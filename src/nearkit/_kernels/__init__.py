@@ -29,8 +29,8 @@ def _without_refcounts():
     reference-counted.  Each view otherwise costs an atomic increment and decrement of its
     array's count: measured with ``perf`` on the brute-force search of social_network_ads
     (AMD EPYC, one thread), 20% of the kernel's samples sat in NRT_incref and NRT_decref,
-    and compiling the per-query loops this way took them to 2% (the whole search 1.13-1.21x
-    faster, pima_diabetes 1.09-1.11x, interleaved in one process).  Such a kernel must not
+    and compiling the per-query loops this way took them to 0.5% (the whole search
+    1.13-1.21x faster, pima_diabetes 1.09-1.11x, interleaved in one process).  Such a kernel must not
     allocate (numba refuses to compile one that does) nor return a view of its arguments;
     its callers own every array for the call's duration.  ``_nrt`` is a numba option of
     long standing (a leading underscore: not in its documented set); without it the kernels
