@@ -400,37 +400,61 @@ def test_the_cache_stamp_covers_every_kernel_module(tmp_path):
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX paths in the child's script")
 def test_a_warm_process_loads_the_kernels_without_numbas_refresh(tmp_path):
     """A new process whose numba cache holds the kernels: they load without numba's typing
-    and lowering tables (no registry installed), and answer as the kernels of this process
-    do; a kernel the cache lacks still compiles, with the tables numba then loads."""
+    and lowering tables (no registry installed) and without importing the modules of
+    numba's implementations they were built from (their environments' globals), and
+    answer as the kernels of this process do; a kernel the cache lacks still compiles,
+    with the tables numba then loads, and the loaded kernels answer the same after it.
+    numba's runtime functions come from the cache too (:mod:`nearkit._kernels._runtime`)."""
     script = textwrap.dedent("""
+        import sys
         import numpy as np
         from numba.core.registry import cpu_target
         from nearkit import KNNClassifier
         from nearkit._kernels.brute import brute_knn
+        from nearkit._kernels.gemm import gemm_knn
 
+        numba_modules = ("numba.np.arrayobj", "numba.np.npyimpl", "numba.np.linalg",
+                         "numba.cpython.unicode")
         rng = np.random.default_rng(0)
         X, y = rng.normal(size=(500, 6)), rng.integers(0, 2, 500)
-        proba = KNNClassifier(5, algorithm="brute").fit(X, y).predict_proba(X[:100])
-        print(len(brute_knn.signatures), len(cpu_target.target_context._registries))
-        np.save({path!r}, proba)
+        Q = X[:100]
+        brute = KNNClassifier(5, algorithm="brute").fit(X, y)
+        gemm = KNNClassifier(5, algorithm="gemm").fit(X, y)
+        proba = brute.predict_proba(Q), gemm.predict_proba(Q)
+        print(len(brute_knn.signatures), len(gemm_knn.signatures),
+              len(cpu_target.target_context._registries),
+              sorted(set(numba_modules) & set(sys.modules)))
+        np.save({path!r}, np.stack(proba))
 
         import numba
         @numba.njit
         def twice(a):
             return 2 * a
-        print(twice(np.ones(3)).sum(), len(cpu_target.target_context._registries) > 0)
+        print(twice(np.ones(3)).sum(), len(cpu_target.target_context._registries) > 0,
+              "numba.np.npyimpl" in sys.modules)
+        again = brute.predict_proba(Q), gemm.predict_proba(Q)
+        print(all(np.array_equal(a, b) for a, b in zip(proba, again)))
+        from nearkit._kernels import _runtime
+        print(_runtime.source)
     """)
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(500, 6)), rng.integers(0, 2, 500)
     # answered by the kernels here, which puts them in the cache the child reads
-    expected = KNNClassifier(5, algorithm="brute").fit(X, y).predict_proba(X[:100])
+    expected = np.stack([KNNClassifier(5, algorithm=algorithm).fit(X, y).predict_proba(X[:100])
+                         for algorithm in ("brute", "gemm")])
     path = str(tmp_path / "proba.npy")
-    out = subprocess.run([sys.executable, "-c", script.format(path=path)],
-                         env={**os.environ, "NEARKIT_JIT": "wait"}, capture_output=True,
-                         text=True, timeout=600, check=True).stdout.split("\n")
-    assert out[0] == "1 0"  # the kernel loaded, no registry installed
-    assert out[1] == "6.0 True"  # a compile afterwards refreshes and works
-    np.testing.assert_array_equal(np.load(path), expected)
+    runs = [subprocess.run([sys.executable, "-c", script.format(path=path)],
+                           env={**os.environ, "NEARKIT_JIT": "wait"}, capture_output=True,
+                           text=True, timeout=600, check=True).stdout.split("\n")
+            for _ in range(2)]
+    for out in runs:
+        assert out[0] == "1 1 0 []"  # the kernels loaded: no registry, no module of numba's
+        assert out[1] == "6.0 True True"  # a compile afterwards refreshes and works
+        assert out[2] == "True"  # and the loaded kernels still answer the same
+        np.testing.assert_array_equal(np.load(path), expected)
+    # numba's runtime functions: compiled into the cache by the first (unless there already)
+    # and loaded from it by the second
+    assert runs[0][3] in ("compiled", "cache") and runs[1][3] == "cache"
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX paths in the child's script")
@@ -528,3 +552,28 @@ def test_no_compile_child_from_a_frozen_application(frozen, executable, monkeypa
     monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
     _warmup.compile_in_child("brute")
     assert len(started) == 1 and started[0][0][:3] == ["/usr/bin/python3", "-m", "nearkit._compile"]
+
+
+def test_the_runtime_file_round_trips_and_rejects_what_it_did_not_write(tmp_path):
+    """:mod:`nearkit._kernels._runtime`'s cache file: read back as written, for its key
+    only; a damaged, truncated or foreign file reads as missing (then compiled and
+    rewritten), and a folder that cannot be written leaves no file and raises nothing."""
+    from nearkit._kernels import _runtime
+
+    path = str(tmp_path / "cache" / _runtime.FILE_NAME)
+    key = ["0.1", "0.2", ["x86_64-unknown-linux-gnu", "znver3", "+avx2"]]
+    state = ("nrt", "object", (b"object-code", b"bitcode"))
+    assert _runtime._read(path, key) is None  # missing
+    _runtime._write(path, key, state)
+    assert _runtime._read(path, key) == state
+    assert _runtime._read(path, [*key[:2], ["other", "cpu", ""]]) is None
+    assert oct(os.stat(path).st_mode & 0o777) == oct(0o644)
+    data = open(path, "rb").read()
+    for damaged in (data[:-1], data[:-1] + b"X", b"not json\n" + data, b""):
+        with open(path, "wb") as file:
+            file.write(damaged)
+        assert _runtime._read(path, key) is None
+    blocked = tmp_path / "a file"
+    blocked.write_text("")
+    _runtime._write(str(blocked / _runtime.FILE_NAME), key, state)  # not a folder: no-op
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [_runtime.FILE_NAME]
