@@ -114,7 +114,8 @@ def _numba_environments_unimported():
         yield
         return
     original = getattr(environment, "_rebuild_env", None)
-    if original is None or not hasattr(environment.Environment, "_memo"):
+    if (original is None or not hasattr(environment, "lookup_environment")
+            or not hasattr(environment.Environment, "_memo")):
         yield  # pragma: no cover - a numba whose environments rebuild differently
         return
     environment._rebuild_env = functools.partial(_rebuild_environment, environment,
