@@ -121,8 +121,9 @@ def _write(path, key, state):
     except OSError:
         return
     try:
-        os.fchmod(fd, 0o644)  # (mkstemp's 0o600 would hide it from a shared cache's users)
         with os.fdopen(fd, "wb") as file:
+            if hasattr(os, "fchmod"):  # (mkstemp's 0o600 hides it from a shared cache's users)
+                os.fchmod(file.fileno(), 0o644)
             file.write(json.dumps(header).encode() + b"\n" + body)
         os.replace(temporary, path)
     except OSError:
