@@ -8,6 +8,8 @@ overflow: the same probabilities at scale 1, 1e-170 or 1e300.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 #: the names of the built-in weighting schemes (``weights=`` also takes a callable)
@@ -210,25 +212,26 @@ def _class_sums(neigh_labels, n_classes, weights=None):
                        minlength=n_queries * n_classes).reshape(n_queries, n_classes)
 
 
-#: batches up to this many queries take their first cells from :data:`_FIRST_CELLS`
+#: batches up to this many queries take their first cells from :func:`_cached_first_cells`
 _CACHED_ROWS = 4096
-#: n_classes -> the first cell of each of :data:`_CACHED_ROWS` rows, a column (read only)
-_FIRST_CELLS = {}
 
 
 def _first_cells(n_queries, n_classes):
     """``arange(n_queries)[:, None] * n_classes``, from a cache for small batches: the
     uniform vote on 80 queries took 6.3-10.4 us building it and 4.5-5.0 us with the cache
-    (of a predict of social_network_ads of about 60 us; AMD EPYC machine).  (Arrays in the
-    cache are never written; replacing a dict entry is atomic, so threads may share it.)"""
+    (of a predict of social_network_ads of about 60 us; AMD EPYC machine)."""
     if n_queries > _CACHED_ROWS:
         return np.arange(n_queries)[:, None] * n_classes
-    cells = _FIRST_CELLS.get(n_classes)
-    if cells is None:
-        cells = np.arange(_CACHED_ROWS)[:, None] * n_classes
-        cells.flags.writeable = False
-        _FIRST_CELLS[n_classes] = cells
-    return cells[:n_queries]
+    return _cached_first_cells(n_classes)[:n_queries]
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_first_cells(n_classes):
+    """The first cell of each of :data:`_CACHED_ROWS` rows, a column, read only (shared
+    by every thread; the cache is bounded and thread-safe)."""
+    cells = np.arange(_CACHED_ROWS)[:, None] * n_classes
+    cells.flags.writeable = False
+    return cells
 
 
 def average(values, weights=None, total=None):

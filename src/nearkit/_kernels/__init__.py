@@ -26,6 +26,7 @@ place (an editable install); a correctness fix in a helper must never be hidden 
 import contextlib
 import functools
 import os
+import sys
 
 
 def _without_refcounts():
@@ -129,8 +130,6 @@ def _numba_environments_unimported():
 def _rebuild_environment(environment, original, modname, consts, env_name):
     """numba's ``_rebuild_env``, with globals of only a name for an unimported module of
     numba (see :func:`_numba_environments_unimported`)."""
-    import sys
-
     if (not isinstance(modname, str) or not modname.startswith("numba.")
             or modname in sys.modules):
         return original(modname, consts, env_name)

@@ -40,20 +40,18 @@ def initialize(target_context, folder):
     if folder is None or original is None or getattr(rtsys, "_init", True):
         rtsys.initialize(target_context)
         return
-    nrtdynmod.compile_nrt_functions = lambda ctx: _library(ctx, original, folder)
+    nrtdynmod.compile_nrt_functions = lambda ctx: _library(ctx, nrtdynmod, original, folder)
     try:
         rtsys.initialize(target_context)
     finally:
         nrtdynmod.compile_nrt_functions = original
 
 
-def _library(ctx, original, folder):
+def _library(ctx, nrtdynmod, original, folder):
     """The runtime's library: loaded from the cache file, else compiled (and saved)."""
     global source
 
     try:
-        from numba.core.runtime import nrtdynmod
-
         codegen = ctx.codegen()
         key = _key(codegen)
     except Exception:  # noqa: BLE001 - numba internals changed: its own compile

@@ -50,15 +50,15 @@ except ImportError:  # Windows: no lock, compiles may overlap
 #: (measured 2.7 s per 1e9 on two cores, Manhattan on bank_churn, where a cold compile of
 #: the tiled engine took 3.5 s)
 NUMPY_MAX_WORK = {"expansion": 1e10, "pairs": 1e9}
-#: ... and while they load from the disk cache, which takes 0.07-0.10 s once numba is
-#: imported (the gemm path on an AMD EPYC, four new processes; 0.14-0.24 s before the
-#: environments of numba's implementations stopped importing their modules, see
-#: :mod:`nearkit._kernels`): sums of squares up to 8e8, which covers bank_churn's
+#: ... and while they load from the disk cache, which takes 0.04-0.09 s once numba is
+#: imported (the gemm path on an AMD EPYC, new processes; 0.14-0.24 s before the
+#: environments of numba's implementations stopped importing their modules and numba's
+#: runtime functions came from the cache, see :mod:`nearkit._kernels`): sums of squares up to 8e8, which covers bank_churn's
 #: 2,000 x 8,000 x 13 = 2e8 (fit and first predict, alternating new processes on that
 #: machine: NumPy 0.07-0.09 s against 0.14-0.17 s waiting for the kernels) but no longer
 #: spotify_tracks' 4,306 x 17,222 x 14 = 1.0e9 (NumPy 0.18-0.23 s against 0.16-0.22 s,
 #: median 0.21 against 0.19 s, six pairs; the limit was 2e9 while the load took longer)
-#: nor loan_approval's 8.7e9 (NumPy 0.4 s; loading the kernels and searching 0.25-0.3 s);
+#: nor loan_approval's 8.7e9 (NumPy 0.4 s; fit and first predict on the kernels 0.23-0.34 s);
 #: pairs measured one by one up to 3e7 (Manhattan on bank_churn, first predict in a new
 #: process: 2e7 NumPy 0.06 s against 0.09-0.10 s waiting, 4e7 0.12 s against 0.09-0.11,
 #: 1e8 0.26-0.28 s against 0.11-0.12; spotify_tracks times 1e200, Euclidean, 1e9: 14-16 s
