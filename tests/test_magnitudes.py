@@ -75,6 +75,26 @@ def test_every_engine_exact_at_extreme_scales(n, metric, p, scale):
         _check(X, Q, metric, p, algorithm)
 
 
+@pytest.mark.parametrize("case", ["subnormal", "huge-beside-tiny"])
+@pytest.mark.parametrize("metric,p", [_case(*m) for m in METRICS])
+@pytest.mark.parametrize("n", [300, 2600])
+def test_points_beyond_the_float32_scaling(n, metric, p, case):
+    """Data whose float32 scaling is beyond float64 (fit raised OverflowError in every
+    engine with a float32 pre-filter): every point subnormal, or a column of 1e308 beside
+    columns that scaling by it makes subnormal."""
+    X, Q = _tie_heavy(np.random.default_rng(n), n)
+    if case == "subnormal":
+        X, Q = X * 1e-312, Q * 1e-312
+    else:
+        X, Q = X * 1e-13, Q * 1e-13
+        X[:, 0] = 1e308
+        Q[:, 0] = 1e308
+        Q[::3, 0] = 9e307
+    name = "minkowski" if metric == "minkowski" else metric
+    for algorithm in sorted(engine for engine, names in VALID_METRICS.items() if name in names):
+        _check(X, Q, metric, p, algorithm)
+
+
 @pytest.mark.parametrize("metric,p", [_case(*m) for m in METRICS])
 def test_mixed_magnitudes_in_one_set(metric, p):
     """Coordinates from 1e-300 to 1e300 in the same rows: pairs that differ only in a tiny
