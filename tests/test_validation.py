@@ -33,6 +33,50 @@ def test_bad_training_data(bad, message):
 
 
 @pytest.mark.parametrize("bad, message", [
+    (np.array([[1e308, 1.0], [1e308, 0.0], [np.nan, 2.0], [3.0, 1.0]]), "NaN"),
+    (np.array([[1e308, 1.0], [1e308, 0.0], [-np.inf, 2.0], [3.0, 1.0]]), "infinity"),
+    (np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]]), "inconsistent numbers of samples"),
+])
+def test_bad_training_data_of_the_fast_path(bad, message):
+    """Float64 arrays with integer labels skip scikit-learn's container checks: a sum that
+    overflows still finds the NaN, and mismatched lengths are still named."""
+    with pytest.raises(ValueError, match=message):
+        KNNClassifier(2).fit(bad, y)
+
+
+def test_fast_path_fits_as_validate_data_does():
+    """The same fitted state from a float64 array (fast path) as from a list (scikit-learn's
+    validation), in either memory order; a refit without column names drops them."""
+    import pandas as pd
+
+    from nearkit.classifier import encode_labels
+
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(60, 3))
+    labels = rng.integers(-5, 3, size=60).astype(np.int8)
+    queries = rng.normal(size=(7, 3))
+    reference = KNNClassifier(4).fit(data.tolist(), labels.tolist())
+    for array in (data, np.asfortranarray(data)):
+        model = KNNClassifier(4).fit(pd.DataFrame(array, columns=list("abc")), labels)
+        assert list(model.feature_names_in_) == list("abc")
+        model.fit(array, labels)
+        assert not hasattr(model, "feature_names_in_") and model.n_features_in_ == 3
+        np.testing.assert_array_equal(model.classes_, reference.classes_)
+        assert model.classes_.dtype == np.int8
+        np.testing.assert_array_equal(model.predict_proba(queries),
+                                      reference.predict_proba(queries))
+    for dtype in (np.int8, np.uint8, np.int64, np.uint64):
+        info = np.iinfo(dtype)
+        for values in ([info.min, info.max, 0], [info.max, info.max - 1], [info.min, 7]):
+            labels = np.array(values * 5, dtype=dtype)
+            expected = np.unique(labels, return_inverse=True)
+            found = encode_labels(labels)
+            for a, b in zip(expected, found):
+                np.testing.assert_array_equal(a, b)
+                assert a.dtype == b.dtype
+
+
+@pytest.mark.parametrize("bad, message", [
     ([[np.nan, 0.0]], "NaN"),
     ([[np.inf, 0.0]], "infinity"),
     ([[-np.inf, 0.0]], "infinity"),

@@ -42,6 +42,39 @@ def validate_data(estimator, *args, **kwargs):
         return _validate_data(estimator, *args, **kwargs)
 
 
+def validate_training(estimator, X, *y):
+    """``validate_data(estimator, X, *y, dtype=np.float64, order="C")`` of a ``fit`` (``y``:
+    nothing, or the targets).
+
+    A finite float64 ndarray ``X`` with rows and columns, and (when given) a 1-D integer
+    ndarray ``y`` of its length, are returned as that call would return them (``X`` in C
+    order, no copy when it already is), with ``n_features_in_`` set and ``feature_names_in_``
+    removed as it would; anything else goes through it.  The fast path skips
+    scikit-learn's container checks: their first call in a process scans the installed
+    packages' entry points for narwhals plugins (10-11 ms of a new process's first fit on
+    spotify_tracks and on loan_approval, whose whole fit is then 12-35 ms).
+    """
+    if (type(X) is np.ndarray and X.dtype == np.float64 and X.ndim == 2 and X.size
+            and all(type(t) is np.ndarray and t.ndim == 1 and t.dtype.kind in "iu"
+                    and t.shape[0] == X.shape[0] for t in y)
+            and _all_finite(X)):
+        if hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+        estimator.n_features_in_ = X.shape[1]
+        X = np.ascontiguousarray(X)
+        return (X, *y) if y else X
+    return validate_data(estimator, X, *y, dtype=np.float64, order="C")
+
+
+def _all_finite(X):
+    """Whether every value of the float ndarray ``X`` is finite: a finite sum says so in one
+    pass without a mask (huge values whose sum overflows are tested one by one)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(X, axis=None)):
+            return True
+    return np.count_nonzero(np.isfinite(X)) == X.size
+
+
 def fit_context(fit):
     """Decorate an estimator's ``fit``: validate the parameters (unless scikit-learn's
     ``skip_parameter_validation`` is set), then fit with nested validation skipped.

@@ -9,7 +9,7 @@ from sklearn.base import OutlierMixin
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from nearkit._base import NeighborsBase, fit_context, validate_data
+from nearkit._base import NeighborsBase, fit_context, validate_training
 
 #: how the k distances make one score (PyOD's ``method``)
 METHODS = {
@@ -114,7 +114,7 @@ class KNNOutlierDetector(OutlierMixin, NeighborsBase):
         -------
         self : KNNOutlierDetector
         """
-        X = validate_data(self, X, dtype=np.float64, order="C")
+        X = validate_training(self, X)
         if self.n_neighbors >= X.shape[0]:
             raise ValueError(
                 f"n_neighbors={self.n_neighbors} must be below the number of training samples "

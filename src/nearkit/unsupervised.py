@@ -8,7 +8,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.utils._param_validation import Interval
 
-from nearkit._base import NeighborsBase, fit_context, validate_data
+from nearkit._base import NeighborsBase, fit_context, validate_training
 
 
 class NearestNeighbors(NeighborsBase):
@@ -95,7 +95,7 @@ class NearestNeighbors(NeighborsBase):
         -------
         self : NearestNeighbors
         """
-        X = validate_data(self, X, dtype=np.float64, order="C")
+        X = validate_training(self, X)
         self._fit_index(X)
         return self
 
