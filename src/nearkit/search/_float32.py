@@ -39,12 +39,15 @@ class Float32Space:
         """The total power of two from original units to the copies' units."""
         return self.s0 * self.s1
 
-    def copies(self, X):
-        """Float32 copies of points ``X`` (float64, finite)."""
+    def copies(self, X, out=None):
+        """Float32 copies of points ``X`` (float64, finite), written to ``out`` if given."""
         scaled = X * self.s0  # (in place from here: no more temporaries of X's size)
         scaled -= self.center
         scaled *= self.s1
-        return scaled.astype(np.float32)
+        if out is None:
+            return scaled.astype(np.float32)
+        out[...] = scaled
+        return out
 
     def queries(self, Q):
         """Float32 copies of queries, their squared norms (float64), and a mask of the

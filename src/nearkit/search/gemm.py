@@ -57,13 +57,14 @@ class GemmIndex(TileLayout):
 
     def _finish_build(self):
         """Cut the tiles and make their float32 copies (under :meth:`_complete`)."""
-        valid = self._layout(self._points, self._layout_given)
+        padding = self._layout(self._points, self._layout_given)
         self._c = gemm_error(self.n_features)
         d = self.n_features
-        tiles32 = np.zeros((len(valid), d + 1), dtype=np.float32)
-        tiles32[valid, :d] = self._space.copies(self._Xp[valid])
+        tiles32 = np.empty((self._Xp.shape[0], d + 1), dtype=np.float32)
+        self._space.copies(self._Xp, out=tiles32[:, :d])
+        tiles32[padding, :d] = 0.0
         norms = np.einsum("ij,ij->i", tiles32[:, :d], tiles32[:, :d], dtype=np.float64)
-        norms[~valid] = np.inf  # (padding: never a candidate)
+        norms[padding] = np.inf  # (padding: never a candidate)
         tiles32[:, d] = np.float32(0.5) * lowered_norms(norms, self._c)
         self._gtiles = GemmTiles(tiles32, self._Xp, self._space.scale**2)
         self._points = self._layout_given = None

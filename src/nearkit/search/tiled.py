@@ -48,31 +48,34 @@ class TileLayout(Index):
     calls_blas = False
 
     def _layout(self, X, layout=None):
-        """Cut ``X`` into tiles (or take ``layout``, its ``partition``); returns the mask of
-        real (not padding) positions."""
+        """Cut ``X`` into tiles (or take ``layout``, its ``partition``); returns the padding
+        positions (increasing)."""
         self.n_features = X.shape[1]
         leaves, self._tree = partition(X, self.tile) if layout is None else layout
-        widths = [-(-len(rows) // CHUNK) * CHUNK for rows in leaves]
-        tile_start = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
+        sizes = np.fromiter(map(len, leaves), dtype=np.int64, count=len(leaves))
+        tile_start = np.zeros(len(leaves) + 1, dtype=np.int64)
+        np.cumsum(-(-sizes // CHUNK) * CHUNK, out=tile_start[1:])
         perm = np.full(tile_start[-1], -1, dtype=np.int64)
-        for start, rows in zip(tile_start, leaves):
-            perm[start:start + len(rows)] = rows
-        valid = perm >= 0
         self._position = np.empty(X.shape[0], dtype=np.int64)  # inverse of perm
-        self._position[perm[valid]] = np.flatnonzero(valid)
-        self._Xp = np.zeros((len(perm), self.n_features))
-        self._Xp[valid] = X[perm[valid]]
+        for start, rows in zip(tile_start.tolist(), leaves):
+            perm[start:start + len(rows)] = rows
+            self._position[rows] = np.arange(start, start + len(rows))
+        # gathers by index, not by mask (the layout of loan_approval 11 -> 6 ms, the rest of
+        # the gemm engine's build 8 -> 4 ms: tiles leave about 10% padding)
+        padding = np.flatnonzero(perm < 0)
+        self._Xp = X.take(np.maximum(perm, 0), axis=0)
+        self._Xp[padding] = 0.0
         XT = np.ascontiguousarray(self._Xp.T)
         # the boxes by one pass along each feature's row: every tile holds a point, its
         # padding after them set to what the reduction never keeps (1.3 ms on loan_approval
         # against 8 ms for a minimum and a maximum per leaf)
-        XT[:, ~valid] = -np.inf
+        XT[:, padding] = -np.inf
         box_hi = np.maximum.reduceat(XT, tile_start[:-1], axis=1).T
-        XT[:, ~valid] = np.inf  # padding is never near anything
+        XT[:, padding] = np.inf  # padding is never near anything
         box_lo = np.minimum.reduceat(XT, tile_start[:-1], axis=1).T
         self._tiles = Tiles(XT, perm, tile_start, np.ascontiguousarray(box_lo),
                             np.ascontiguousarray(box_hi))
-        return valid
+        return padding
 
     @property
     def data(self):
