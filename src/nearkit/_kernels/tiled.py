@@ -50,10 +50,15 @@ CHUNK = 64
 #: largest gaps are about 10 spacings, and catch the gaps of the real datasets)
 GAP_RATIO = 30.0
 #: :func:`partition` looks for gaps in a sample of this many to twice as many rows of a node
-#: (all rows of a smaller node): measured, 512 leaves the same share of pairs to search as
-#: 1,024 on bank_churn, spotify_tracks and loan_approval (256: 34% instead of 32% on
-#: spotify_tracks), and sorts less (a loan_approval fit 81 -> 68 ms, median of five)
-GAP_SAMPLE = 512
+#: (all rows of a smaller node).  Measured on the benchmark's splits, median of nine steady
+#: predicts (k=5), 128 against 512: loan_approval 30.0 -> 19.2 ms, spotify_tracks 15.4 ->
+#: 13.6 ms, bank_churn level (64, 96, 192: slower on loan_approval, within a ms on
+#: spotify_tracks); Manhattan on two other splits of loan_approval 56.5 -> 40.3 and
+#: 60.9 -> 30.6 ms; the cut itself 35 -> 12 ms on loan_approval (a new process's first
+#: predict waits for it).  The share of pairs the boxes leave, estimated by
+#: :func:`nearkit.search.auto.searched_fraction`: 3.3% -> 1.2% on loan_approval, 28% -> 26%
+#: on spotify_tracks, 4.3% on bank_churn either way
+GAP_SAMPLE = 128
 
 
 def partition(X, tile):
